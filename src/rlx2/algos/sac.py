@@ -1,0 +1,167 @@
+"""SAC (Haarnoja et al. 2018) with auto-tuned α, pluggable weight updaters and soft n-step targets.
+
+Spec §1 and §5: twin critic with a target, no actor target (the current actor samples the
+next actions), actor and α updated every iteration, critic target soft-updated every step.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rlx2.algos.common import WeightUpdater, as_tensor, frozen, polyak_update
+from rlx2.algos.td3 import UpdaterFactory, dense_updaters
+from rlx2.config import AgentConfig, SACConfig
+from rlx2.nets import GaussianActor, TwinCritic, orthogonal_init_
+from rlx2.sparse.masks import linear_weights
+from rlx2.value.replay import Batch
+from rlx2.value.targets import n_step_target, select_at, window_end_index
+
+
+class SAC:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        low: np.ndarray,
+        high: np.ndarray,
+        agent: AgentConfig,
+        config: SACConfig,
+        make_updater: UpdaterFactory = dense_updaters,
+        device: str = "cpu",
+        hidden: dict[str, int] | None = None,
+    ):
+        self.device = torch.device(device)
+        self.agent = agent
+        self.config = config
+        widths = hidden or {}
+        low_t, high_t = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+        self.actor = GaussianActor(
+            obs_dim, act_dim, widths.get("actor", agent.hidden), low_t, high_t, config.log_std_min, config.log_std_max
+        ).to(self.device)
+        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(self.device)
+        orthogonal_init_(self.actor)
+        orthogonal_init_(self.critic)
+        self.actor_updater = make_updater("actor", self.actor)
+        self.critic_updater = make_updater("critic", self.critic)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = torch.tensor(float(np.log(config.init_alpha)), device=self.device, requires_grad=True)
+        self.target_entropy = float(-act_dim if config.target_entropy is None else config.target_entropy)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=agent.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=agent.critic_lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+        self.updates = 0
+
+    @property
+    def alpha(self) -> Tensor:
+        return self.log_alpha.detach().exp()
+
+    # ----- acting -------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exploration action (a sample, or the mean in the reference's mode) and the mean action."""
+        obs_t = as_tensor(obs, self.device).unsqueeze(0)
+        mean = self.actor(obs_t)[0]
+        if self.config.collect_with_mean:
+            return mean.cpu().numpy(), mean.cpu().numpy()
+        action, _ = self.actor.sample(obs_t)
+        return action[0].cpu().numpy(), mean.cpu().numpy()
+
+    @torch.no_grad()
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        return self.actor(as_tensor(obs, self.device).unsqueeze(0))[0].cpu().numpy()
+
+    @torch.no_grad()
+    def policy_actions(self, obs: Tensor) -> Tensor:
+        return self.actor(obs)
+
+    # ----- learning -----------------------------------------------------------------------
+    @torch.no_grad()
+    def td_target(self, batch: Batch) -> Tensor:
+        """Soft n-step target [B] (spec §5).
+
+        Each next state s_{t+k+1} gets a fresh action ã_k ~ π. Intermediate ones (k < m) add the
+        entropy bonus −γ^{k+1} α log π(ã_k|s_{t+k+1}); the last one (k = m) is bootstrapped with the
+        soft value min Q(s, ã_m) − α log π(ã_m|s), which termination removes. For n = 1 this is
+        exactly the ordinary SAC target r + γ(1 − d)(min Q − α log π).
+        """
+        batch_size, n = batch.rewards.shape
+        last = window_end_index(batch.terminated, batch.truncated)  # [B]
+        actions, log_prob = self.actor.sample(batch.next_obs.reshape(batch_size * n, -1))
+        actions = actions.view(batch_size, n, -1)  # [B, n, A]
+        log_prob = log_prob.view(batch_size, n)  # [B, n]
+        alpha = self.alpha
+        q1, q2 = self.critic_target(select_at(batch.next_obs, last), select_at(actions, last))
+        soft_values = torch.minimum(q1, q2) - alpha * select_at(log_prob, last)  # [B]
+        before_last = (torch.arange(n, device=last.device)[None, :] < last[:, None]).float()  # [B, n]
+        rewards = batch.rewards - self.agent.gamma * alpha * log_prob * before_last
+        return n_step_target(rewards, batch.terminated, batch.truncated, soft_values, self.agent.gamma)
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        self.updates += 1
+        target = self.td_target(batch)
+        q1, q2 = self.critic(batch.obs, batch.actions)
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_updater.step(self.critic_opt)
+
+        actions, log_prob = self.actor.sample(batch.obs)
+        with frozen(self.critic):
+            q1_pi, q2_pi = self.critic(batch.obs, actions)
+        actor_loss = (self.alpha * log_prob - torch.minimum(q1_pi, q2_pi)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_updater.step(self.actor_opt)
+
+        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        polyak_update(self.critic_target, self.critic, self.agent.tau)
+        self.critic_updater.after_target_update(linear_weights(self.critic_target))
+        return {
+            "loss/critic": critic_loss.detach(),
+            "loss/actor": actor_loss.detach(),
+            "loss/alpha": alpha_loss.detach(),
+            "alpha": self.alpha,
+            "entropy": -log_prob.detach().mean(),
+            "q/q1": q1.detach().mean(),
+            "q/target": target.mean(),
+        }
+
+    # ----- state --------------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target}
+
+    def updaters(self) -> dict[str, WeightUpdater]:
+        return {"actor": self.actor_updater, "critic": self.critic_updater}
+
+    def state_dict(self) -> dict:
+        return {
+            "networks": {k: v.state_dict() for k, v in self.networks().items()},
+            "log_alpha": self.log_alpha.detach().clone(),
+            "optimizers": {
+                "actor": self.actor_opt.state_dict(),
+                "critic": self.critic_opt.state_dict(),
+                "alpha": self.alpha_opt.state_dict(),
+            },
+            "updaters": {k: u.state_dict() for k, u in self.updaters().items()},
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in self.networks().items():
+            v.load_state_dict(state["networks"][k])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        for k in ("actor", "critic", "alpha"):
+            getattr(self, f"{k}_opt").load_state_dict(state["optimizers"][k])
+        for k, u in self.updaters().items():
+            u.load_state_dict(state["updaters"][k])
+        self.updates = state["updates"]

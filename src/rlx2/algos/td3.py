@@ -1,0 +1,147 @@
+"""TD3 (Fujimoto et al. 2018) with pluggable weight updaters and n-step windows (spec §1, §5).
+
+Reads top to bottom like one training iteration: target, critic step, and every
+``policy_delay`` critic steps an actor step followed by the target soft updates.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rlx2.algos.common import WeightUpdater, as_tensor, frozen, polyak_update
+from rlx2.config import AgentConfig, TD3Config
+from rlx2.nets import DeterministicActor, TwinCritic
+from rlx2.sparse.masks import linear_weights
+from rlx2.sparse.topology import DenseUpdater
+from rlx2.value.replay import Batch
+from rlx2.value.targets import n_step_target, select_at, window_end_index
+
+UpdaterFactory = Callable[[str, nn.Module], WeightUpdater]
+
+
+def dense_updaters(name: str, network: nn.Module) -> WeightUpdater:
+    return DenseUpdater()
+
+
+class TD3:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        low: np.ndarray,
+        high: np.ndarray,
+        agent: AgentConfig,
+        config: TD3Config,
+        make_updater: UpdaterFactory = dense_updaters,
+        device: str = "cpu",
+        hidden: dict[str, int] | None = None,
+    ):
+        self.device = torch.device(device)
+        self.agent = agent
+        self.config = config
+        widths = hidden or {}
+        low_t, high_t = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+        self.actor = DeterministicActor(obs_dim, act_dim, widths.get("actor", agent.hidden), low_t, high_t).to(self.device)
+        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(self.device)
+        # Updaters first: a sparse one masks the fresh weights, so the targets start with the same masks.
+        self.actor_updater = make_updater("actor", self.actor)
+        self.critic_updater = make_updater("critic", self.critic)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=agent.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=agent.critic_lr)
+        scale = self.actor.scaling.scale
+        self.exploration_std = config.exploration_noise * scale
+        self.policy_noise_std = config.policy_noise * scale
+        self.noise_clip = config.noise_clip * scale
+        self.updates = 0
+
+    # ----- acting -------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exploration action (deterministic + Gaussian noise, clipped) and the behaviour action."""
+        mean = self.actor(as_tensor(obs, self.device).unsqueeze(0))[0]
+        noisy = self.actor.scaling.clip(mean + torch.randn_like(mean) * self.exploration_std)
+        return noisy.cpu().numpy(), mean.cpu().numpy()
+
+    @torch.no_grad()
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        return self.actor(as_tensor(obs, self.device).unsqueeze(0))[0].cpu().numpy()
+
+    @torch.no_grad()
+    def policy_actions(self, obs: Tensor) -> Tensor:
+        """π(s) for a batch, for the policy distance of the dynamic buffer (spec §6)."""
+        return self.actor(obs)
+
+    # ----- learning -----------------------------------------------------------------------
+    @torch.no_grad()
+    def bootstrap_value(self, next_obs: Tensor) -> Tensor:
+        """min of the twin target Qs at the smoothed target action: [B, obs] -> [B]."""
+        noise = (torch.randn(next_obs.shape[0], self.noise_clip.shape[0], device=self.device) * self.policy_noise_std)
+        noise = torch.maximum(torch.minimum(noise, self.noise_clip), -self.noise_clip)
+        next_action = self.actor_target.scaling.clip(self.actor_target(next_obs) + noise)
+        q1, q2 = self.critic_target(next_obs, next_action)
+        return torch.minimum(q1, q2)
+
+    @torch.no_grad()
+    def td_target(self, batch: Batch) -> Tensor:
+        """n-step target of each window [B]; V is evaluated only at each window's last real next state."""
+        last = window_end_index(batch.terminated, batch.truncated)  # [B]
+        values = self.bootstrap_value(select_at(batch.next_obs, last))  # [B] = V(s_{t+m+1})
+        return n_step_target(batch.rewards, batch.terminated, batch.truncated, values, self.agent.gamma)
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        self.updates += 1
+        target = self.td_target(batch)
+        q1, q2 = self.critic(batch.obs, batch.actions)
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_updater.step(self.critic_opt)
+        metrics = {"loss/critic": critic_loss.detach(), "q/q1": q1.detach().mean(), "q/target": target.mean()}
+
+        if self.updates % self.config.policy_delay == 0:
+            with frozen(self.critic):
+                actor_loss = -self.critic.q1_value(batch.obs, self.actor(batch.obs)).mean()
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self.actor_updater.step(self.actor_opt)
+            self.update_targets()
+            metrics["loss/actor"] = actor_loss.detach()
+        return metrics
+
+    def update_targets(self) -> None:
+        polyak_update(self.critic_target, self.critic, self.agent.tau)
+        polyak_update(self.actor_target, self.actor, self.agent.tau)
+        self.critic_updater.after_target_update(linear_weights(self.critic_target))
+        self.actor_updater.after_target_update(linear_weights(self.actor_target))
+
+    # ----- state --------------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target, "critic_target": self.critic_target}
+
+    def updaters(self) -> dict[str, WeightUpdater]:
+        return {"actor": self.actor_updater, "critic": self.critic_updater}
+
+    def state_dict(self) -> dict:
+        return {
+            "networks": {k: v.state_dict() for k, v in self.networks().items()},
+            "optimizers": {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict()},
+            "updaters": {k: u.state_dict() for k, u in self.updaters().items()},
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in self.networks().items():
+            v.load_state_dict(state["networks"][k])
+        self.actor_opt.load_state_dict(state["optimizers"]["actor"])
+        self.critic_opt.load_state_dict(state["optimizers"]["critic"])
+        for k, u in self.updaters().items():
+            u.load_state_dict(state["updaters"][k])
+        self.updates = state["updates"]

@@ -1,0 +1,115 @@
+"""The ``rlx2`` command: subcommands generated from the config dataclasses by tyro.
+
+Bad input never shows a traceback: parse errors and ``ConfigError``s become one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from rlx2 import __version__
+from rlx2.errors import ConfigError
+
+PROG = "rlx2"
+_RULE = re.compile(r"^[\s│╭╮╰╯─━┃\-]*$")  # box-drawing or dashed rule lines of tyro's error box
+_BOX_EDGE = re.compile(r"^[│┃\s]+|[│┃\s]+$")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def condense_parse_error(text: str) -> str:
+    """tyro prints errors in a box (title, rule, details); keep the first detail line.
+
+    "Error parsing run: --x must be ..." (a ConfigError from validation) loses its
+    "Error parsing <group>:" prefix, since the message already names the option.
+    """
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if _RULE.match(line):
+            if blocks[-1]:
+                blocks.append([])
+        else:
+            blocks[-1].append(_BOX_EDGE.sub("", line))
+    blocks = [block for block in blocks if block]
+    if not blocks:
+        return "invalid arguments"
+    message = " ".join(blocks[1] if len(blocks) > 1 else blocks[0])
+    return re.sub(r"^Error parsing [\w.]+: (?=--)", "", message)
+
+
+def parse(config_type: type, args: Sequence[str], prog: str) -> Any:
+    """Parse ``args`` into ``config_type``; errors (including ConfigError from validation) -> exit 2."""
+    import tyro
+
+    captured_err, captured_out = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured_err), contextlib.redirect_stdout(captured_out):
+            return tyro.cli(config_type, args=list(args), prog=prog, config=(tyro.conf.OmitArgPrefixes,))
+    except SystemExit as exc:
+        if exc.code in (0, None):  # --help
+            sys.stdout.write(captured_out.getvalue() + captured_err.getvalue())
+            raise
+        fail(condense_parse_error(captured_err.getvalue() + captured_out.getvalue()))
+    except ConfigError as exc:  # raised by __post_init__ if tyro lets it through
+        fail(str(exc))
+
+
+def _train(args: Sequence[str]) -> None:
+    from rlx2.config import TrainConfig
+
+    config = parse(TrainConfig, args, f"{PROG} train")
+    from rlx2.train.loop import train
+
+    summary = train(config)
+    final = summary.get("final_return")
+    print(
+        f"completed: final_return={final:.2f} steps/s={summary['steps_per_second']:.1f} "
+        f"wall_time_s={summary['wall_time_s']:.1f}"
+        if final is not None
+        else f"completed: no evaluation (total steps < --eval-every); steps/s={summary['steps_per_second']:.1f}"
+    )
+
+
+COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
+    "train": (_train, "train one agent (TD3 or SAC) on a Gymnasium task and write a run directory"),
+}
+
+
+def usage() -> str:
+    rows = "\n".join(f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items())
+    return (
+        f"usage: {PROG} COMMAND [OPTIONS]   ({PROG} COMMAND --help for its options)\n\n"
+        f"Sparse deep RL from scratch (RLx2).\n\ncommands:\n{rows}\n"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(usage())
+        return
+    if argv[0] == "--version":
+        print(f"{PROG} {__version__}")
+        return
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        fail(f"unknown command {argv[0]!r}; choose one of: {', '.join(COMMANDS)}")
+    try:
+        command[0](argv[1:])
+    except ConfigError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
+if __name__ == "__main__":
+    main()

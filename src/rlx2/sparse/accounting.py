@@ -1,0 +1,204 @@
+"""Model size and FLOPs in the paper's conventions (spec §9); measured sparsity of real weights.
+
+This is the one module of ``rlx2.sparse`` that knows the TD3/SAC network shapes. The FLOPs
+model and its derivation are in docs/flops.md; the short version:
+
+* a forward pass of a network on one sample costs 2 FLOPs per active weight (biases and
+  activations ignored), so per-sample forward costs are 2a (actor) and 2c (twin critic),
+  a and c being active weight counts; a backward pass costs 2 forwards;
+* a training iteration (one critic update) is a weighted sum of forward passes,
+  ``actor_passes · 2a + critic_passes · 2c``, with the pass counts of :func:`training_passes`;
+* ratios compare a method at its n-step setting with the 1-step dense baseline (spec §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from rlx2.errors import ConfigError
+from rlx2.sparse.allocation import DISTRIBUTIONS, active_counts, total_active
+from rlx2.sparse.masks import linear_weights, measured_sparsity
+from rlx2.sparse.tiny import tiny_hidden_width
+
+Shape = tuple[int, int]
+
+ALGOS = ("td3", "sac")
+METHODS = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
+TD3_POLICY_DELAY = 2
+FORWARD_FLOPS_PER_WEIGHT = 2
+
+__all__ = [
+    "actor_shapes",
+    "critic_shapes",
+    "cost_report",
+    "measured_layer_sparsities",
+    "measured_network_sparsity",
+    "measured_sparsity",
+    "training_passes",
+    "TrainingPasses",
+]
+
+
+def actor_shapes(obs_dim: int, act_dim: int, hidden: int = 256) -> list[Shape]:
+    """Weight shapes (out, in) of the actor obs -> h -> h -> act (spec §1)."""
+    return [(hidden, obs_dim), (hidden, hidden), (act_dim, hidden)]
+
+
+def critic_shapes(obs_dim: int, act_dim: int, hidden: int = 256) -> list[Shape]:
+    """The twin critic's six matrices, head 1 then head 2, each (obs+act) -> h -> h -> 1."""
+    head = [(hidden, obs_dim + act_dim), (hidden, hidden), (1, hidden)]
+    return head + head
+
+
+@dataclass(frozen=True)
+class TrainingPasses:
+    """Forward-pass equivalents per training iteration and per sample (backward = 2 forwards)."""
+
+    actor: float
+    """Passes through the actor (online and target, which share the mask)."""
+    critic: float
+    """Passes through the whole twin critic (online and target)."""
+
+
+def training_passes(algo: str, nstep: int = 1) -> TrainingPasses:
+    """The FLOPs model's pass counts (docs/flops.md has the derivation).
+
+    TD3, policy delay 2, any n (the n-step window only adds rewards; the target actor and
+    critic still run at one bootstrap state):
+      actor  = 1 (target actor at s') + (1 + 2)/2 (actor forward + backward every 2nd)  = 2.5
+      critic = (1 + 2) (critic loss forward + backward)
+               + (0.5 + 2·0.5)/2 (Q1 forward + backward for the actor loss every 2nd)  = 3.75
+      The target-critic forward is not counted: that is the paper's convention, the only
+      one that reproduces its TD3 column, 2.5a + 3.75c = 1.25·(2a + 3c).
+    SAC, actor every iteration:
+      actor  = n (one actor sample at each next state of the window, spec §5) + 1.5
+      critic = 6.5
+      1.5 and 6.5 are calibrated on the paper's SAC column (it states no SAC accounting);
+      the n-dependent term is derived, so n = 1 gives the dense 2.5a + 6.5c and n = 3 the
+      RLx2 4.5a + 6.5c.
+    The dense-gradient pass of RigL topology steps (one dense weight-gradient pass every
+    ΔT = 10 000 updates) is ≤ 1e-4 dense forwards per iteration and is not counted.
+    """
+    if isinstance(nstep, bool) or not isinstance(nstep, int) or nstep < 1:
+        raise ConfigError(f"nstep={nstep!r} must be a positive int")
+    if algo == "td3":
+        delay = TD3_POLICY_DELAY
+        return TrainingPasses(actor=1.0 + 3.0 / delay, critic=3.0 + 1.5 / delay)
+    if algo == "sac":
+        return TrainingPasses(actor=nstep + 1.5, critic=6.5)
+    raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
+
+
+def cost_report(
+    algo: str,
+    obs_dim: int,
+    act_dim: int,
+    method: str,
+    actor_sparsity: float,
+    critic_sparsity: float,
+    nstep: int = 1,
+    hidden: int = 256,
+    distribution: str = "er",
+) -> dict[str, Any]:
+    """Size and FLOPs of ``method`` as fractions of the dense model (Table 2's columns).
+
+    ``dense`` ignores the sparsities. ``tiny`` uses dense networks whose hidden width
+    (:func:`tiny_hidden_width`) gives the weight count closest to the sparse model's, and
+    reports the ratios of that width. Sparse methods (ss, set, rigl, rlx2) use the exact
+    per-layer counts of ``distribution``; they share one cost, since topology evolution is
+    not counted. A trailing "+" (Tiny+, SS+, SET+: RLx2's value learning) is accepted; pass
+    the n-step setting as ``nstep`` (RLx2's Table 2 figures use nstep=3).
+
+    :return: JSON-serialisable dict: ``model_size_ratio``, ``compression_ratio``,
+        ``train_flops_ratio``, ``inference_flops_ratio``, ``actor``, ``critic``, ``flops``.
+    """
+    if algo not in ALGOS:
+        raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
+    base_method = method[:-1] if isinstance(method, str) and method.endswith("+") else method
+    if base_method not in METHODS:
+        raise ConfigError(f"method={method!r} is unknown; valid: {', '.join(METHODS)} (optionally with '+')")
+    if distribution not in DISTRIBUTIONS:
+        raise ConfigError(f"distribution={distribution!r} is unknown; valid: {', '.join(DISTRIBUTIONS)}")
+    for name, value in (("obs_dim", obs_dim), ("act_dim", act_dim), ("hidden", hidden)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be a positive int")
+    passes = training_passes(algo, nstep)
+    dense_passes = training_passes(algo, 1)
+
+    actor_dense_shapes = actor_shapes(obs_dim, act_dim, hidden)
+    critic_dense_shapes = critic_shapes(obs_dim, act_dim, hidden)
+    if base_method == "dense":
+        actor = _network_report(actor_dense_shapes, _sizes(actor_dense_shapes), hidden, actor_dense_shapes)
+        critic = _network_report(critic_dense_shapes, _sizes(critic_dense_shapes), hidden, critic_dense_shapes)
+    elif base_method == "tiny":
+        actor_width = tiny_hidden_width(obs_dim, act_dim, total_active(actor_dense_shapes, actor_sparsity))
+        critic_width = tiny_hidden_width(obs_dim + act_dim, 1, total_active(critic_dense_shapes, critic_sparsity), heads=2)
+        tiny_actor = actor_shapes(obs_dim, act_dim, actor_width)
+        tiny_critic = critic_shapes(obs_dim, act_dim, critic_width)
+        actor = _network_report(tiny_actor, _sizes(tiny_actor), actor_width, actor_dense_shapes)
+        critic = _network_report(tiny_critic, _sizes(tiny_critic), critic_width, critic_dense_shapes)
+    else:
+        actor_counts = active_counts(actor_dense_shapes, actor_sparsity, distribution)
+        critic_counts = active_counts(critic_dense_shapes, critic_sparsity, distribution)
+        actor = _network_report(actor_dense_shapes, actor_counts, hidden, actor_dense_shapes)
+        critic = _network_report(critic_dense_shapes, critic_counts, hidden, critic_dense_shapes)
+
+    a, c = actor["active"], critic["active"]
+    dense_a, dense_c = actor["dense_weights"], critic["dense_weights"]
+    # Size counts every kept network, targets included (spec §9): TD3 keeps actor, critic
+    # and both targets; SAC keeps actor, critic and the critic target only.
+    critic_copies = 2 if algo == "sac" else 1
+    model_size = (a + critic_copies * c) / (dense_a + critic_copies * dense_c)
+    train = FORWARD_FLOPS_PER_WEIGHT * (passes.actor * a + passes.critic * c)
+    dense_train = FORWARD_FLOPS_PER_WEIGHT * (dense_passes.actor * dense_a + dense_passes.critic * dense_c)
+    return {
+        "algo": algo,
+        "method": method,
+        "nstep": nstep,
+        "distribution": distribution,
+        "model_size_ratio": model_size,
+        "compression_ratio": 1.0 / model_size,
+        "train_flops_ratio": train / dense_train,
+        "inference_flops_ratio": a / dense_a,
+        "flops": {
+            "train_per_iteration_per_sample": train,
+            "dense_train_per_iteration_per_sample": dense_train,
+            "inference": FORWARD_FLOPS_PER_WEIGHT * a,
+            "dense_inference": FORWARD_FLOPS_PER_WEIGHT * dense_a,
+        },
+        "actor": actor,
+        "critic": critic,
+    }
+
+
+def measured_network_sparsity(module: nn.Module) -> float:
+    """Fraction of exact zeros over all nn.Linear weights of ``module`` (training summaries)."""
+    return measured_sparsity(linear_weights(module))
+
+
+def measured_layer_sparsities(module: nn.Module) -> list[float]:
+    """Fraction of exact zeros in each nn.Linear weight of ``module``, in modules() order."""
+    return [measured_sparsity([w]) for w in linear_weights(module)]
+
+
+def _sizes(shapes: list[Shape]) -> list[int]:
+    return [o * i for o, i in shapes]
+
+
+def _network_report(shapes: list[Shape], counts: list[int], hidden: int, dense_shapes: list[Shape]) -> dict[str, Any]:
+    """Per-network block; ``sparsity`` is relative to the full-width dense network."""
+    active = sum(counts)
+    dense_weights = sum(_sizes(dense_shapes))
+    return {
+        "hidden": hidden,
+        "active": active,
+        "dense_weights": dense_weights,
+        "sparsity": 1.0 - active / dense_weights,
+        "layers": [
+            {"shape": [o, i], "sparsity": 1.0 - n / (o * i), "active": n}
+            for (o, i), n in zip(shapes, counts)
+        ],
+    }

@@ -1,0 +1,199 @@
+"""One training run: warm-up, one update per env step, evaluation and checkpoint cadence.
+
+``train(config)`` validates everything that can be validated before it touches the disk,
+then writes the run directory as it goes (see ``rundir``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import platform
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import rlx2
+from rlx2.config import TrainConfig
+from rlx2.errors import ConfigError
+from rlx2.train import rundir
+from rlx2.train.builders import build_agent
+from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
+from rlx2.train.evaluate import evaluate, evaluation_seed
+from rlx2.train.logging import ProgressReporter, ScalarLogger
+from rlx2.value.replay import ReplayBuffer
+
+
+class TrainingFailed(RuntimeError):
+    """Training stopped on a condition that makes continuing meaningless (e.g. non-finite losses)."""
+
+
+def library_versions() -> dict[str, str]:
+    import gymnasium
+    import mujoco
+
+    return {
+        "rlx2": rlx2.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "gymnasium": gymnasium.__version__,
+        "mujoco": mujoco.__version__,
+    }
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.env}_{config.algo}_s{config.run.seed}_{stamp}"
+
+
+def resolved_config(config: TrainConfig, spec: EnvSpec, run_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """Everything needed to understand (and repeat) the run: options, task facts, versions."""
+    return {
+        "config": dataclasses.asdict(config),
+        "run_dir": str(run_dir),
+        "env_spec": {
+            "obs_dim": spec.obs_dim,
+            "act_dim": spec.act_dim,
+            "action_low": spec.low.tolist(),
+            "action_high": spec.high.tolist(),
+            "max_episode_steps": spec.max_episode_steps,
+        },
+        "effective": extra,
+        "versions": library_versions(),
+        "command": sys.argv,
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    data = io.BytesIO()
+    torch.save(payload, data)
+    rundir.atomic_write_bytes(path, data.getvalue())
+
+
+def _check_finite(metrics: dict[str, float], step: int) -> None:
+    bad = [name for name, value in metrics.items() if not np.isfinite(value)]
+    if bad:
+        raise TrainingFailed(f"non-finite {', '.join(bad)} at step {step}")
+
+
+def train(config: TrainConfig, stream=None) -> dict[str, Any]:
+    """Run one training run described by ``config``; returns the summary (also in summary.json)."""
+    spec = check_env(config.env)  # bad env ids fail here, before anything is written
+    run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
+    rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
+
+    torch.set_num_threads(config.run.threads)
+    torch.manual_seed(config.run.seed)
+    np.random.seed(config.run.seed)
+
+    agent, effective = build_agent(config, spec)
+    rundir.atomic_write_json(run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, effective))
+    status = {"status": "running", "env": config.env, "algo": config.algo, "seed": config.run.seed, "total_steps": config.run.total_steps}
+    rundir.atomic_write_json(run_dir / rundir.SUMMARY, status)
+
+    try:
+        summary = _run(config, spec, run_dir, agent, stream)
+    except (KeyboardInterrupt, Exception) as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        rundir.atomic_write_json(run_dir / rundir.SUMMARY, {**status, "status": "failed", "reason": reason})
+        raise
+    rundir.atomic_write_json(run_dir / rundir.SUMMARY, summary)
+    return summary
+
+
+def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> dict[str, Any]:
+    run, seed = config.run, config.run.seed
+    env = make_env(config.env)
+    eval_env = make_env(config.env)
+    describe_env(eval_env, config.env)
+    env.action_space.seed(seed)
+    buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, capacity=min(run.total_steps, 1_000_000), seed=seed)
+    logger = ScalarLogger(run_dir / rundir.TENSORBOARD)
+    evaluations: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    eval_time = 0.0
+
+    obs, _ = env.reset(seed=seed)
+    episode_return, episode_length, episodes = 0.0, 0, 0
+    label = f"{config.env} {config.algo} s{seed}"
+    with ProgressReporter(run.total_steps, 0, run.quiet, label, stream) as progress:
+        for step in range(1, run.total_steps + 1):
+            if step <= run.learning_starts:
+                action = env.action_space.sample()
+                behaviour = action  # spec §6: during warm-up the random action is the behaviour action
+            else:
+                action, behaviour = agent.act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, float(reward), next_obs, bool(terminated), bool(truncated), behaviour)
+            episode_return += float(reward)
+            episode_length += 1
+            if terminated or truncated:
+                episodes += 1
+                logger.scalars({"train/episode_return": episode_return, "train/episode_length": episode_length}, step)
+                obs, _ = env.reset()
+                episode_return, episode_length = 0.0, 0
+            else:
+                obs = next_obs
+
+            if step > run.learning_starts:
+                metrics = agent.update(buffer.sample(config.agent.batch_size))
+                if step % run.log_every == 0:
+                    values = {name: float(value) for name, value in metrics.items()}
+                    _check_finite(values, step)
+                    values["train/steps_per_second"] = progress.steps_per_second(step)
+                    values["buffer/size"] = len(buffer)
+                    logger.scalars(values, step)
+
+            if step % run.eval_every == 0:
+                eval_started = time.perf_counter()
+                returns = evaluate(agent.act_deterministic, eval_env, run.eval_episodes, evaluation_seed(seed))
+                eval_time += time.perf_counter() - eval_started
+                row = {
+                    "step": step,
+                    "return_mean": float(returns.mean()),
+                    "return_std": float(returns.std()),
+                    "return_min": float(returns.min()),
+                    "return_max": float(returns.max()),
+                    "episodes": len(returns),
+                    "wall_time_s": round(time.perf_counter() - started, 3),
+                }
+                evaluations.append(row)
+                rundir.write_evaluations(run_dir, evaluations)
+                logger.scalars({"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]}, step)
+                progress.evaluation(step, row["return_mean"], row["return_std"])
+            progress.step(step)
+
+    wall_time = time.perf_counter() - started
+    _save_checkpoint(
+        run_dir / rundir.CHECKPOINTS / "final.pt",
+        {"agent": agent.state_dict(), "step": run.total_steps, "config": dataclasses.asdict(config)},
+    )
+    logger.close()
+    env.close()
+    eval_env.close()
+    returns_history = [row["return_mean"] for row in evaluations]
+    return {
+        "status": "completed",
+        "env": config.env,
+        "algo": config.algo,
+        "seed": seed,
+        "final_return": rundir.final_score(returns_history) if returns_history else None,
+        "last_return": returns_history[-1] if returns_history else None,
+        "num_evaluations": len(evaluations),
+        "total_steps": run.total_steps,
+        "episodes": episodes,
+        "wall_time_s": round(wall_time, 3),
+        "eval_time_s": round(eval_time, 3),
+        "steps_per_second": run.total_steps / wall_time,
+        "train_steps_per_second": run.total_steps / max(wall_time - eval_time, 1e-9),
+    }
+
+
+__all__ = ["train", "TrainingFailed", "ConfigError"]
