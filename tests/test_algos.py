@@ -16,8 +16,16 @@ LOW, HIGH = np.array([-1.0, -2.0], dtype=np.float32), np.array([1.0, 2.0], dtype
 
 def make_batch(batch=5, n=1, terminated=None, truncated=None, seed=0):
     g = torch.Generator().manual_seed(seed)
-    term = torch.zeros(batch, n) if terminated is None else torch.as_tensor(terminated, dtype=torch.float32).reshape(batch, n)
-    trunc = torch.zeros(batch, n) if truncated is None else torch.as_tensor(truncated, dtype=torch.float32).reshape(batch, n)
+    term = (
+        torch.zeros(batch, n)
+        if terminated is None
+        else torch.as_tensor(terminated, dtype=torch.float32).reshape(batch, n)
+    )
+    trunc = (
+        torch.zeros(batch, n)
+        if truncated is None
+        else torch.as_tensor(truncated, dtype=torch.float32).reshape(batch, n)
+    )
     return Batch(
         obs=torch.randn(batch, OBS, generator=g),
         actions=torch.rand(batch, ACT, generator=g) * 2 - 1,
@@ -42,7 +50,9 @@ def test_td3_one_step_target_bootstraps_on_truncation_but_not_termination():
     values = torch.tensor([10.0, 20.0, 30.0, 40.0])
     agent.bootstrap_value = lambda next_obs: values  # isolate the target arithmetic
     r = batch.rewards[:, 0]
-    expected = torch.stack([r[0] + 0.9 * 10.0, r[1], r[2] + 0.9 * 30.0, r[3]])  # both flags -> terminated
+    expected = torch.stack(
+        [r[0] + 0.9 * 10.0, r[1], r[2] + 0.9 * 30.0, r[3]]
+    )  # both flags -> terminated
     torch.testing.assert_close(agent.td_target(batch), expected)
 
 
@@ -75,14 +85,25 @@ def test_td3_critic_loss_and_delayed_actor_update():
     metrics = agent.update(batch)  # update 1: critic only (policy delay 2)
     assert metrics["loss/critic"].item() == pytest.approx(expected_critic, rel=1e-5)
     assert "loss/actor" not in metrics
-    assert all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))
-    assert all(torch.equal(a, b) for a, b in zip(target_before, agent.critic_target.parameters(), strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True)
+    )
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(target_before, agent.critic_target.parameters(), strict=True)
+    )
     expected_actor = -agent.critic.q1_value(batch.obs, agent.actor(batch.obs)).mean().item()
-    metrics = agent.update(batch)  # update 2: critic, then actor on the updated critic, then targets
+    metrics = agent.update(
+        batch
+    )  # update 2: critic, then actor on the updated critic, then targets
     assert metrics["loss/actor"].item() != pytest.approx(expected_actor_first)
-    assert not all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True)
+    )
     # Polyak: target moved by tau towards the online critic
-    for before, online, after in zip(target_before, agent.critic.parameters(), agent.critic_target.parameters(), strict=True):
+    for before, online, after in zip(
+        target_before, agent.critic.parameters(), agent.critic_target.parameters(), strict=True
+    ):
         torch.testing.assert_close(after, 0.995 * before + 0.005 * online.detach())
     assert np.isfinite(expected_actor)
 
@@ -148,12 +169,21 @@ def test_sac_soft_n_step_target_by_hand():
     with torch.no_grad():
         action, log_prob = agent.actor.sample(batch.next_obs.reshape(9, OBS))
         action, log_prob = action.view(3, 3, ACT), log_prob.view(3, 3)
+
         def soft_v(b, k):
             q1, q2 = agent.critic_target(batch.next_obs[b, k][None], action[b, k][None])
             return (torch.min(q1, q2) - 0.5 * log_prob[b, k])[0]
+
         g, r, lp = 0.9, batch.rewards, log_prob
-        y0 = r[0, 0] + g * (r[0, 1] - 0.5 * lp[0, 0]) + g**2 * (r[0, 2] - 0.5 * lp[0, 1]) + g**3 * soft_v(0, 2)
-        y1 = r[1, 0] + g * (r[1, 1] - 0.5 * lp[1, 0])  # terminal at k=1: no bootstrap, no bonus there
+        y0 = (
+            r[0, 0]
+            + g * (r[0, 1] - 0.5 * lp[0, 0])
+            + g**2 * (r[0, 2] - 0.5 * lp[0, 1])
+            + g**3 * soft_v(0, 2)
+        )
+        y1 = r[1, 0] + g * (
+            r[1, 1] - 0.5 * lp[1, 0]
+        )  # terminal at k=1: no bootstrap, no bonus there
         y2 = r[2, 0] + g * soft_v(2, 0)
     torch.testing.assert_close(got, torch.stack([y0, y1, y2]))
 

@@ -6,11 +6,21 @@ import subprocess
 import sys
 
 import pytest
-import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
 
+import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
 from rlx2.cli import condense_parse_error, main
 
-FAST = ["--learning-starts", "256", "--batch-size", "32", "--hidden", "16", "--eval-episodes", "2", "--quiet"]
+FAST = [
+    "--learning-starts",
+    "256",
+    "--batch-size",
+    "32",
+    "--hidden",
+    "16",
+    "--eval-episodes",
+    "2",
+    "--quiet",
+]
 
 
 def run_cli(args, capsys):
@@ -62,7 +72,22 @@ def test_condense_keeps_wrapped_message_whole():
 
 def test_run_directory_contents(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    main(["train", "--env", "Pendulum-v1", "--total-steps", "600", "--eval-every", "200", "--run-dir", str(run_dir), "--algo", "sac", *FAST])
+    main(
+        [
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--total-steps",
+            "600",
+            "--eval-every",
+            "200",
+            "--run-dir",
+            str(run_dir),
+            "--algo",
+            "sac",
+            *FAST,
+        ]
+    )
     config = json.loads((run_dir / "config.json").read_text())
     assert config["config"]["env"] == "Pendulum-v1" and config["config"]["algo"] == "sac"
     assert config["config"]["run"]["total_steps"] == 600 and config["env_spec"]["obs_dim"] == 3
@@ -82,7 +107,18 @@ def test_run_directory_contents(tmp_path, capsys):
 
 def test_existing_run_is_never_overwritten_silently(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    args = ["train", "--env", "rlx2test/Counter-v0", "--total-steps", "300", "--eval-every", "300", "--run-dir", str(run_dir), *FAST]
+    args = [
+        "train",
+        "--env",
+        "rlx2test/Counter-v0",
+        "--total-steps",
+        "300",
+        "--eval-every",
+        "300",
+        "--run-dir",
+        str(run_dir),
+        *FAST,
+    ]
     main(args)
     before = (run_dir / "summary.json").read_text()
     code, err = run_cli(args, capsys)
@@ -94,7 +130,10 @@ def test_existing_run_is_never_overwritten_silently(tmp_path, capsys):
 
 def test_non_empty_foreign_directory_is_refused_even_with_overwrite(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
-    code, err = run_cli(["train", "--env", "rlx2test/Counter-v0", "--run-dir", str(tmp_path), "--overwrite", *FAST], capsys)
+    code, err = run_cli(
+        ["train", "--env", "rlx2test/Counter-v0", "--run-dir", str(tmp_path), "--overwrite", *FAST],
+        capsys,
+    )
     assert code == 2 and "holds no rlx2 run" in err
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
@@ -102,7 +141,22 @@ def test_non_empty_foreign_directory_is_refused_even_with_overwrite(tmp_path, ca
 def test_same_seed_same_evaluation_returns(tmp_path):
     def returns(name, seed):
         run_dir = tmp_path / name
-        main(["train", "--env", "Pendulum-v1", "--total-steps", "700", "--eval-every", "350", "--seed", str(seed), "--run-dir", str(run_dir), *FAST])
+        main(
+            [
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--total-steps",
+                "700",
+                "--eval-every",
+                "350",
+                "--seed",
+                str(seed),
+                "--run-dir",
+                str(run_dir),
+                *FAST,
+            ]
+        )
         with open(run_dir / "evaluations.csv") as f:
             return [r["return_mean"] for r in csv.DictReader(f)]
 
@@ -113,12 +167,24 @@ def test_same_seed_same_evaluation_returns(tmp_path):
 
 def test_console_script_reports_errors_without_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "rlx2.cli", "train", "--gamma", "2", "--run-dir", str(tmp_path / "r")],
+        [
+            sys.executable,
+            "-m",
+            "rlx2.cli",
+            "train",
+            "--gamma",
+            "2",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and proc.stderr.strip() == "rlx2: error: --gamma must be in (0, 1], got 2.0"
+    assert (
+        "Traceback" not in proc.stderr
+        and proc.stderr.strip() == "rlx2: error: --gamma must be in (0, 1], got 2.0"
+    )
 
 
 def test_termination_and_truncation_reach_the_buffer_separately(tmp_path, monkeypatch):
@@ -130,14 +196,42 @@ def test_termination_and_truncation_reach_the_buffer_separately(tmp_path, monkey
 
     def spy(self, obs, action, reward, next_obs, terminated, truncated, behaviour_action):
         stored.append((float(next_obs[0]), terminated, truncated, float(action[0])))
-        return original_add(self, obs, action, reward, next_obs, terminated, truncated, behaviour_action)
+        return original_add(
+            self, obs, action, reward, next_obs, terminated, truncated, behaviour_action
+        )
 
     monkeypatch.setattr(replay.ReplayBuffer, "add", spy)
-    main(["train", "--env", "rlx2test/Counter-v0", "--total-steps", "300", "--eval-every", "300", "--run-dir", str(tmp_path / "a"), *FAST])
+    main(
+        [
+            "train",
+            "--env",
+            "rlx2test/Counter-v0",
+            "--total-steps",
+            "300",
+            "--eval-every",
+            "300",
+            "--run-dir",
+            str(tmp_path / "a"),
+            *FAST,
+        ]
+    )
     truncations = [s for s in stored if s[2]]
     assert truncations and all(s[0] == 7.0 and not s[1] for s in truncations)
     assert not any(s[1] for s in stored)
     stored.clear()
-    main(["train", "--env", "rlx2test/CounterTerminating-v0", "--total-steps", "300", "--eval-every", "300", "--run-dir", str(tmp_path / "b"), *FAST])
+    main(
+        [
+            "train",
+            "--env",
+            "rlx2test/CounterTerminating-v0",
+            "--total-steps",
+            "300",
+            "--eval-every",
+            "300",
+            "--run-dir",
+            str(tmp_path / "b"),
+            *FAST,
+        ]
+    )
     assert all(s[1] == (s[3] > 0.5) for s in stored)
     assert any(s[1] for s in stored) and not any(s[2] and s[1] for s in stored)

@@ -16,10 +16,69 @@ RANDOM_POLICY_RETURN = -1200.0
 @pytest.mark.parametrize("algo", ["td3", "sac"])
 def test_learns_pendulum(algo, tmp_path):
     run_dir = tmp_path / algo
-    main([
-        "train", "--env", "Pendulum-v1", "--algo", algo, "--total-steps", "8000", "--learning-starts", "1000",
-        "--eval-every", "1000", "--eval-episodes", "5", "--hidden", "64", "--seed", "1", "--run-dir", str(run_dir), "--quiet",
-    ])
+    main(
+        [
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            algo,
+            "--total-steps",
+            "8000",
+            "--learning-starts",
+            "1000",
+            "--eval-every",
+            "1000",
+            "--eval-episodes",
+            "5",
+            "--hidden",
+            "64",
+            "--seed",
+            "1",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ]
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["last_return"] > -400, summary
     assert summary["last_return"] > RANDOM_POLICY_RETURN + 600
+
+
+def test_rigl_at_90_percent_still_learns_pendulum(tmp_path):
+    """Spec §3: RigL-TD3 with actor and critic at 90 % sparsity (full 256 width) still learns."""
+    run_dir = tmp_path / "rigl"
+    main(
+        [
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            "td3",
+            "--method",
+            "rigl",
+            "--actor-sparsity",
+            "0.9",
+            "--critic-sparsity",
+            "0.9",
+            "--topology-interval",
+            "1000",
+            "--total-steps",
+            "8000",
+            "--learning-starts",
+            "1000",
+            "--eval-every",
+            "1000",
+            "--eval-episodes",
+            "5",
+            "--seed",
+            "1",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ]
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["actor_sparsity"] == pytest.approx(0.9, abs=1e-4)
+    assert summary["topology"]["critic"]["topology_updates"] == 6
+    assert summary["last_return"] > -600, summary

@@ -40,7 +40,12 @@ class DiscreteActionEnv(CounterEnv):
 def register_toy_envs() -> None:
     if "rlx2test/Counter-v0" not in registry:
         register("rlx2test/Counter-v0", entry_point=CounterEnv, max_episode_steps=7)
-        register("rlx2test/CounterTerminating-v0", entry_point=CounterEnv, kwargs={"terminate_above": 0.5}, max_episode_steps=50)
+        register(
+            "rlx2test/CounterTerminating-v0",
+            entry_point=CounterEnv,
+            kwargs={"terminate_above": 0.5},
+            max_episode_steps=50,
+        )
         register("rlx2test/Discrete-v0", entry_point=DiscreteActionEnv, max_episode_steps=10)
 
 

@@ -53,7 +53,9 @@ def parse(config_type: type, args: Sequence[str], prog: str) -> Any:
     captured_err, captured_out = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stderr(captured_err), contextlib.redirect_stdout(captured_out):
-            return tyro.cli(config_type, args=list(args), prog=prog, config=(tyro.conf.OmitArgPrefixes,))
+            return tyro.cli(
+                config_type, args=list(args), prog=prog, config=(tyro.conf.OmitArgPrefixes,)
+            )
     except SystemExit as exc:
         if exc.code in (0, None):  # --help
             sys.stdout.write(captured_out.getvalue() + captured_err.getvalue())
@@ -79,8 +81,51 @@ def _train(args: Sequence[str]) -> None:
     )
 
 
+def _cost(args: Sequence[str]) -> None:
+    import json
+
+    from rlx2.config import CostConfig
+
+    config = parse(CostConfig, args, f"{PROG} cost")
+    from rlx2.presets import paper_sparsities
+    from rlx2.sparse.accounting import cost_report
+
+    obs_dim, act_dim = config.obs_dim, config.act_dim
+    actor, critic = config.actor_sparsity, config.critic_sparsity
+    if config.env is not None:
+        from rlx2.train.envs import check_env
+
+        spec = check_env(config.env)
+        obs_dim, act_dim = spec.obs_dim, spec.act_dim
+        if config.method != "dense" and (actor is None or critic is None):
+            paper = paper_sparsities(config.algo, config.env)
+            actor = paper[0] if actor is None else actor
+            critic = paper[1] if critic is None else critic
+    if config.method == "dense":
+        actor, critic = actor or 0.0, critic or 0.0
+    if actor is None or critic is None:
+        fail(f"--method {config.method} needs --actor-sparsity and --critic-sparsity")
+    nstep = config.nstep if config.nstep is not None else (3 if config.method == "rlx2" else 1)
+    report = cost_report(
+        config.algo,
+        obs_dim,
+        act_dim,
+        config.method,
+        actor,
+        critic,
+        nstep,
+        config.hidden,
+        config.sparsity_distribution,
+    )
+    print(json.dumps(report, indent=2))
+
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "train": (_train, "train one agent (TD3 or SAC) on a Gymnasium task and write a run directory"),
+    "cost": (
+        _cost,
+        "model size and training/inference FLOPs of a method as fractions of dense (JSON)",
+    ),
 }
 
 

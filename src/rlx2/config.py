@@ -15,6 +15,7 @@ from typing import Literal
 from rlx2.errors import ConfigError
 
 Algo = Literal["td3", "sac"]
+Method = Literal["dense", "tiny", "ss", "set", "rigl", "rlx2"]
 
 
 def _flag(name: str) -> str:
@@ -139,6 +140,45 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class SparseConfig:
+    """Sparse networks from scratch (spec §2–§4)."""
+
+    method: Method = "dense"
+    """dense | tiny (width-matched dense) | ss (static sparse) | set | rigl | rlx2 (rigl + RLx2 value learning)."""
+    actor_sparsity: float | None = None
+    """Overall sparsity of the actor's weights, in [0, 1); required by sparse methods and tiny unless --preset paper."""
+    critic_sparsity: float | None = None
+    """Overall sparsity of the critic's weights (both Q heads jointly), in [0, 1)."""
+    preset: Literal["none", "paper"] = "none"
+    """paper: the paper's per-task actor/critic sparsities (HalfCheetah, Hopper, Walker2d, Ant); explicit sparsities win."""
+    sparsity_distribution: Literal["er", "uniform"] = "er"
+    """Per-layer allocation: Erdős–Rényi (er) or every layer at the same sparsity (uniform)."""
+    topology: str | None = None
+    """Topology scheme overriding the method's (static, set, rigl, or a registered one)."""
+    topology_interval: int = 10_000
+    """ΔT: evolve the topology every this many updates of that network."""
+    drop_fraction: float = 0.5
+    """ζ₀: initial drop fraction of the cosine schedule, in (0, 1]."""
+    topology_end_fraction: float = 1.0
+    """T_end as a fraction of each network's total updates (1.0: evolve until the end, spec §3)."""
+    reset_moments: bool = False
+    """Zero the Adam moments of newly grown weights (corrected mode); default keeps them (reference mode, spec §7.2)."""
+
+    def __post_init__(self) -> None:
+        for name in ("actor_sparsity", "critic_sparsity"):
+            value = getattr(self, name)
+            if value is not None and not (0.0 <= value < 1.0):
+                raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
+        require_positive(self, "topology_interval", "topology_end_fraction")
+        if not (0.0 < self.drop_fraction <= 1.0):
+            raise ConfigError(f"--drop-fraction must be in (0, 1], got {self.drop_fraction!r}")
+        if self.topology is not None:
+            from rlx2.sparse.topology import get_topology
+
+            get_topology(self.topology)  # unknown names raise ConfigError listing the valid ones
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """``rlx2 train``: one training run."""
 
@@ -150,13 +190,76 @@ class TrainConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     td3: TD3Config = field(default_factory=TD3Config)
     sac: SACConfig = field(default_factory=SACConfig)
+    sparse: SparseConfig = field(default_factory=SparseConfig)
 
     def __post_init__(self) -> None:
         if not self.env:
             raise ConfigError("--env must name a Gymnasium task")
-        if self.run.learning_starts < self.agent.batch_size and self.run.learning_starts < self.run.total_steps:
+        self.sparsities()  # preset and method/sparsity consistency fail here, before any work
+        if (
+            self.run.learning_starts < self.agent.batch_size
+            and self.run.learning_starts < self.run.total_steps
+        ):
             # The first update samples a batch; fewer stored transitions than that cannot fill it.
             raise ConfigError(
                 f"--learning-starts ({self.run.learning_starts}) must be >= --batch-size "
                 f"({self.agent.batch_size})"
             )
+
+    def sparsities(self) -> tuple[float, float] | None:
+        """(actor, critic) sparsity the method runs at; None for dense. Raises ConfigError."""
+        from rlx2.presets import METHODS, paper_sparsities
+
+        sparse = self.sparse
+        if sparse.method == "dense":
+            return None
+        preset = paper_sparsities(self.algo, self.env) if sparse.preset == "paper" else (None, None)
+        actor = sparse.actor_sparsity if sparse.actor_sparsity is not None else preset[0]
+        critic = sparse.critic_sparsity if sparse.critic_sparsity is not None else preset[1]
+        if actor is None or critic is None:
+            raise ConfigError(
+                f"--method {sparse.method} needs --actor-sparsity and --critic-sparsity (or --preset paper)"
+            )
+        if METHODS[sparse.method].tiny and sparse.topology is not None:
+            raise ConfigError("--topology applies to sparse methods, not --method tiny")
+        return actor, critic
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """``rlx2 cost``: model size and FLOPs of a method as fractions of dense (paper conventions, spec §9)."""
+
+    algo: Algo = "td3"
+    """Algorithm."""
+    env: str | None = None
+    """Gymnasium id to read the dimensions from (or give --obs-dim and --act-dim)."""
+    obs_dim: int | None = None
+    """Observation size (instead of --env)."""
+    act_dim: int | None = None
+    """Action size (instead of --env)."""
+    method: Method = "rlx2"
+    """Method to account for."""
+    actor_sparsity: float | None = None
+    """Actor sparsity in [0, 1) (default: the paper's for --env with a covered task)."""
+    critic_sparsity: float | None = None
+    """Critic sparsity in [0, 1)."""
+    nstep: int | None = None
+    """n of the n-step target (default: 3 for rlx2, 1 otherwise)."""
+    hidden: int = 256
+    """Hidden width of the dense reference networks."""
+    sparsity_distribution: Literal["er", "uniform"] = "er"
+    """Per-layer allocation."""
+
+    def __post_init__(self) -> None:
+        if self.env is None and (self.obs_dim is None or self.act_dim is None):
+            raise ConfigError("give --env or both --obs-dim and --act-dim")
+        if self.env is not None and (self.obs_dim is not None or self.act_dim is not None):
+            raise ConfigError("give either --env or --obs-dim/--act-dim, not both")
+        for name in ("obs_dim", "act_dim", "nstep"):
+            if getattr(self, name) is not None:
+                require_positive(self, name)
+        require_positive(self, "hidden")
+        for name in ("actor_sparsity", "critic_sparsity"):
+            value = getattr(self, name)
+            if value is not None and not (0.0 <= value < 1.0):
+                raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")

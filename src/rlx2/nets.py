@@ -79,7 +79,9 @@ class TwinCritic(nn.Module):
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def squashed_gaussian_log_prob(pre_tanh: Tensor, mean: Tensor, log_std: Tensor, scale: Tensor) -> Tensor:
+def squashed_gaussian_log_prob(
+    pre_tanh: Tensor, mean: Tensor, log_std: Tensor, scale: Tensor
+) -> Tensor:
     """log π(a|s) of a = tanh(u)·scale + bias with u ~ N(mean, exp(log_std)): [B, A] inputs -> [B].
 
     Change of variables: log p(a) = log N(u) − Σ log(scale · (1 − tanh(u)²)), with the stable
@@ -111,7 +113,9 @@ class GaussianActor(nn.Module):
 
     def distribution(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         mean, raw_log_std = self.net(obs).chunk(2, dim=-1)
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw_log_std) + 1.0)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
+            torch.tanh(raw_log_std) + 1.0
+        )
         return mean, log_std
 
     def forward(self, obs: Tensor) -> Tensor:

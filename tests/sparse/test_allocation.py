@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlx2.errors import ConfigError
-from rlx2.sparse.allocation import active_counts, erdos_renyi_active_counts, total_active, uniform_active_counts
+from rlx2.sparse.allocation import (
+    active_counts,
+    erdos_renyi_active_counts,
+    total_active,
+    uniform_active_counts,
+)
 
 torch.set_num_threads(1)
 
@@ -29,7 +34,9 @@ def reference_er(shapes, sparsity):
         if densities[worst] <= 1:
             break
         dense.append(worst)
-    shares = [Fraction(sizes[i]) if i in dense else eps * sum(shapes[i]) for i in range(len(shapes))]
+    shares = [
+        Fraction(sizes[i]) if i in dense else eps * sum(shapes[i]) for i in range(len(shapes))
+    ]
     counts = [math.floor(s) for s in shares]
     while sum(counts) < total:  # one unit at a time to the largest remaining fraction
         best = None
@@ -41,7 +48,9 @@ def reference_er(shapes, sparsity):
     return counts, dense
 
 
-shapes_strategy = st.lists(st.tuples(st.integers(1, 48), st.integers(1, 48)), min_size=1, max_size=6)
+shapes_strategy = st.lists(
+    st.tuples(st.integers(1, 48), st.integers(1, 48)), min_size=1, max_size=6
+)
 sparsity_strategy = st.floats(0.0, 0.99).map(lambda s: round(s, 3))
 
 
@@ -56,7 +65,7 @@ def test_er_matches_reference_solver(shapes, sparsity):
     counts = erdos_renyi_active_counts(shapes, sparsity)
     assert counts == expected
     assert sum(counts) == total_active(shapes, sparsity)
-    assert all(1 <= n <= o * i for n, (o, i) in zip(counts, shapes))
+    assert all(1 <= n <= o * i for n, (o, i) in zip(counts, shapes, strict=True))
     for i in dense:  # redistributed layers are exactly dense
         assert counts[i] == shapes[i][0] * shapes[i][1]
 
@@ -90,7 +99,7 @@ def test_er_twin_heads_are_allocated_jointly():
     head = [(256, 23), (256, 256), (1, 256)]
     counts = erdos_renyi_active_counts(head + head, 0.8)
     assert sum(counts) == round(0.2 * 2 * sum(o * i for o, i in head))
-    assert all(abs(a - b) <= 1 for a, b in zip(counts[:3], counts[3:]))
+    assert all(abs(a - b) <= 1 for a, b in zip(counts[:3], counts[3:], strict=True))
     assert counts[2] == counts[5] == 256  # the 1x256 Q outputs come out dense
 
 
@@ -108,7 +117,7 @@ def test_uniform_is_exact_and_within_one(shapes, sparsity):
     except ConfigError:
         return
     assert sum(counts) == total_active(shapes, sparsity)
-    for n, (o, i) in zip(counts, shapes):
+    for n, (o, i) in zip(counts, shapes, strict=True):
         assert abs(n - (1 - sparsity) * o * i) < 1 + 1e-9
 
 
@@ -125,7 +134,9 @@ def test_sparsity_outside_range_is_rejected(sparsity):
 
 
 def test_sparsity_leaving_an_empty_layer_names_it():
-    with pytest.raises(ConfigError, match=r"sparsity=0\.9995 leaves layer \d \(shape \(\d+, \d+\)\) with 0 active"):
+    with pytest.raises(
+        ConfigError, match=r"sparsity=0\.9995 leaves layer \d \(shape \(\d+, \d+\)\) with 0 active"
+    ):
         erdos_renyi_active_counts([(64, 8), (64, 64), (2, 64)], 0.9995)
     with pytest.raises(ConfigError, match=r"layer 0 \(shape \(2, 2\)\).*'uniform'"):
         uniform_active_counts([(2, 2), (100, 100)], 0.9)

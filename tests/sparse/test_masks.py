@@ -18,15 +18,34 @@ class TwinQ(nn.Module):
 
     def __init__(self, in_dim: int = 9, hidden: int = 16):
         super().__init__()
-        self.q1 = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.q2 = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.q1 = nn.Sequential(
+            nn.Linear(in_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
+        self.q2 = nn.Sequential(
+            nn.Linear(in_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
 
 
 def test_linear_weights_in_module_order_without_biases():
     net = TwinQ()
     weights = linear_weights(net)
-    expected = [net.q1[0].weight, net.q1[2].weight, net.q1[4].weight, net.q2[0].weight, net.q2[2].weight, net.q2[4].weight]
-    assert len(weights) == 6 and all(a is b for a, b in zip(weights, expected))
+    expected = [
+        net.q1[0].weight,
+        net.q1[2].weight,
+        net.q1[4].weight,
+        net.q2[0].weight,
+        net.q2[2].weight,
+        net.q2[4].weight,
+    ]
+    assert len(weights) == 6 and all(a is b for a, b in zip(weights, expected, strict=True))
 
 
 def test_twin_critic_gets_one_joint_allocation():
@@ -35,7 +54,9 @@ def test_twin_critic_gets_one_joint_allocation():
     shapes = [(16, 9), (16, 16), (1, 16)] * 2
     assert masks.shapes == shapes
     assert masks.num_active() == erdos_renyi_active_counts(shapes, 0.7)
-    assert masks.sparsity() == pytest.approx(1 - sum(masks.num_active()) / sum(o * i for o, i in shapes))
+    assert masks.sparsity() == pytest.approx(
+        1 - sum(masks.num_active()) / sum(o * i for o, i in shapes)
+    )
 
 
 def test_uniform_distribution_option():
@@ -48,7 +69,7 @@ def test_initial_mask_keeps_largest_magnitudes_and_zeroes_the_rest():
     net = nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Linear(10, 3))
     before = [w.detach().clone() for w in linear_weights(net)]
     masks = MaskSet.for_module(net, 0.6)
-    for w0, w, m in zip(before, linear_weights(net), masks.masks):
+    for w0, w, m in zip(before, linear_weights(net), masks.masks, strict=True):
         kept, dropped = w0.abs()[m], w0.abs()[~m]
         if dropped.numel():
             assert kept.min() >= dropped.max()  # brute-force statement of "largest |w| kept"
@@ -69,20 +90,20 @@ def test_mask_grads_apply_and_apply_to():
     masks = MaskSet.for_module(net, 0.5)
     net(torch.randn(4, 5)).sum().backward()
     masks.mask_grads()
-    for w, m in zip(linear_weights(net), masks.masks):
+    for w, m in zip(linear_weights(net), masks.masks, strict=True):
         assert torch.all(w.grad[~m] == 0)
     with torch.no_grad():
         for w in linear_weights(net):
             w.add_(1.0)  # revive every position
     masks.apply()
-    for w, m in zip(linear_weights(net), masks.masks):
+    for w, m in zip(linear_weights(net), masks.masks, strict=True):
         assert torch.all(w[~m] == 0) and torch.all(w[m] != 0)
     target = copy.deepcopy(net)
     with torch.no_grad():
         for w in linear_weights(target):
             w.fill_(3.0)
     masks.apply_to(linear_weights(target))
-    for w, m in zip(linear_weights(target), masks.masks):
+    for w, m in zip(linear_weights(target), masks.masks, strict=True):
         assert torch.all(w[~m] == 0) and torch.all(w[m] == 3.0)
 
 
@@ -100,12 +121,15 @@ def test_state_dict_round_trip():
     state = masks.state_dict()
     other = MaskSet(linear_weights(net), [torch.ones_like(m) for m in masks.masks])
     other.load_state_dict(state)
-    assert all(torch.equal(a, b) for a, b in zip(other.masks, masks.masks))
+    assert all(torch.equal(a, b) for a, b in zip(other.masks, masks.masks, strict=True))
     assert all(m.dtype == torch.bool for m in other.masks)
 
 
 def test_measured_sparsity_counts_exact_zeros():
-    assert measured_sparsity([torch.tensor([[0.0, 1.0], [0.0, -0.0]]), torch.tensor([[2.0, 0.0]])]) == 4 / 6
+    assert (
+        measured_sparsity([torch.tensor([[0.0, 1.0], [0.0, -0.0]]), torch.tensor([[2.0, 0.0]])])
+        == 4 / 6
+    )
 
 
 def test_module_without_linear_layers_is_rejected():

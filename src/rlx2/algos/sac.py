@@ -39,18 +39,33 @@ class SAC:
         self.agent = agent
         self.config = config
         widths = hidden or {}
-        low_t, high_t = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+        low_t, high_t = (
+            torch.as_tensor(low, dtype=torch.float32),
+            torch.as_tensor(high, dtype=torch.float32),
+        )
         self.actor = GaussianActor(
-            obs_dim, act_dim, widths.get("actor", agent.hidden), low_t, high_t, config.log_std_min, config.log_std_max
+            obs_dim,
+            act_dim,
+            widths.get("actor", agent.hidden),
+            low_t,
+            high_t,
+            config.log_std_min,
+            config.log_std_max,
         ).to(self.device)
-        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(self.device)
+        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(
+            self.device
+        )
         orthogonal_init_(self.actor)
         orthogonal_init_(self.critic)
         self.actor_updater = make_updater("actor", self.actor)
         self.critic_updater = make_updater("critic", self.critic)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_alpha = torch.tensor(float(np.log(config.init_alpha)), device=self.device, requires_grad=True)
-        self.target_entropy = float(-act_dim if config.target_entropy is None else config.target_entropy)
+        self.log_alpha = torch.tensor(
+            float(np.log(config.init_alpha)), device=self.device, requires_grad=True
+        )
+        self.target_entropy = float(
+            -act_dim if config.target_entropy is None else config.target_entropy
+        )
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=agent.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=agent.critic_lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
@@ -97,9 +112,13 @@ class SAC:
         alpha = self.alpha
         q1, q2 = self.critic_target(select_at(batch.next_obs, last), select_at(actions, last))
         soft_values = torch.minimum(q1, q2) - alpha * select_at(log_prob, last)  # [B]
-        before_last = (torch.arange(n, device=last.device)[None, :] < last[:, None]).float()  # [B, n]
+        before_last = (
+            torch.arange(n, device=last.device)[None, :] < last[:, None]
+        ).float()  # [B, n]
         rewards = batch.rewards - self.agent.gamma * alpha * log_prob * before_last
-        return n_step_target(rewards, batch.terminated, batch.truncated, soft_values, self.agent.gamma)
+        return n_step_target(
+            rewards, batch.terminated, batch.truncated, soft_values, self.agent.gamma
+        )
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
         self.updates += 1

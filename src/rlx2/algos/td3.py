@@ -46,9 +46,16 @@ class TD3:
         self.agent = agent
         self.config = config
         widths = hidden or {}
-        low_t, high_t = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
-        self.actor = DeterministicActor(obs_dim, act_dim, widths.get("actor", agent.hidden), low_t, high_t).to(self.device)
-        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(self.device)
+        low_t, high_t = (
+            torch.as_tensor(low, dtype=torch.float32),
+            torch.as_tensor(high, dtype=torch.float32),
+        )
+        self.actor = DeterministicActor(
+            obs_dim, act_dim, widths.get("actor", agent.hidden), low_t, high_t
+        ).to(self.device)
+        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(
+            self.device
+        )
         # Updaters first: a sparse one masks the fresh weights, so the targets start with the same masks.
         self.actor_updater = make_updater("actor", self.actor)
         self.critic_updater = make_updater("critic", self.critic)
@@ -83,7 +90,10 @@ class TD3:
     @torch.no_grad()
     def bootstrap_value(self, next_obs: Tensor) -> Tensor:
         """min of the twin target Qs at the smoothed target action: [B, obs] -> [B]."""
-        noise = (torch.randn(next_obs.shape[0], self.noise_clip.shape[0], device=self.device) * self.policy_noise_std)
+        noise = (
+            torch.randn(next_obs.shape[0], self.noise_clip.shape[0], device=self.device)
+            * self.policy_noise_std
+        )
         noise = torch.maximum(torch.minimum(noise, self.noise_clip), -self.noise_clip)
         next_action = self.actor_target.scaling.clip(self.actor_target(next_obs) + noise)
         q1, q2 = self.critic_target(next_obs, next_action)
@@ -94,7 +104,9 @@ class TD3:
         """n-step target of each window [B]; V is evaluated only at each window's last real next state."""
         last = window_end_index(batch.terminated, batch.truncated)  # [B]
         values = self.bootstrap_value(select_at(batch.next_obs, last))  # [B] = V(s_{t+m+1})
-        return n_step_target(batch.rewards, batch.terminated, batch.truncated, values, self.agent.gamma)
+        return n_step_target(
+            batch.rewards, batch.terminated, batch.truncated, values, self.agent.gamma
+        )
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
         self.updates += 1
@@ -104,7 +116,11 @@ class TD3:
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_updater.step(self.critic_opt)
-        metrics = {"loss/critic": critic_loss.detach(), "q/q1": q1.detach().mean(), "q/target": target.mean()}
+        metrics = {
+            "loss/critic": critic_loss.detach(),
+            "q/q1": q1.detach().mean(),
+            "q/target": target.mean(),
+        }
 
         if self.updates % self.config.policy_delay == 0:
             with frozen(self.critic):
@@ -124,7 +140,12 @@ class TD3:
 
     # ----- state --------------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
-        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target, "critic_target": self.critic_target}
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_target": self.actor_target,
+            "critic_target": self.critic_target,
+        }
 
     def updaters(self) -> dict[str, WeightUpdater]:
         return {"actor": self.actor_updater, "critic": self.critic_updater}
@@ -132,7 +153,10 @@ class TD3:
     def state_dict(self) -> dict:
         return {
             "networks": {k: v.state_dict() for k, v in self.networks().items()},
-            "optimizers": {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict()},
+            "optimizers": {
+                "actor": self.actor_opt.state_dict(),
+                "critic": self.critic_opt.state_dict(),
+            },
             "updaters": {k: u.state_dict() for k, u in self.updaters().items()},
             "updates": self.updates,
         }

@@ -33,6 +33,7 @@ FORWARD_FLOPS_PER_WEIGHT = 2
 __all__ = [
     "actor_shapes",
     "critic_shapes",
+    "cost_ratios",
     "cost_report",
     "measured_layer_sparsities",
     "measured_network_sparsity",
@@ -119,58 +120,100 @@ def cost_report(
         raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
     base_method = method[:-1] if isinstance(method, str) and method.endswith("+") else method
     if base_method not in METHODS:
-        raise ConfigError(f"method={method!r} is unknown; valid: {', '.join(METHODS)} (optionally with '+')")
+        raise ConfigError(
+            f"method={method!r} is unknown; valid: {', '.join(METHODS)} (optionally with '+')"
+        )
     if distribution not in DISTRIBUTIONS:
-        raise ConfigError(f"distribution={distribution!r} is unknown; valid: {', '.join(DISTRIBUTIONS)}")
+        raise ConfigError(
+            f"distribution={distribution!r} is unknown; valid: {', '.join(DISTRIBUTIONS)}"
+        )
     for name, value in (("obs_dim", obs_dim), ("act_dim", act_dim), ("hidden", hidden)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive int")
-    passes = training_passes(algo, nstep)
-    dense_passes = training_passes(algo, 1)
+    training_passes(algo, nstep)  # validates nstep before any allocation work
 
     actor_dense_shapes = actor_shapes(obs_dim, act_dim, hidden)
     critic_dense_shapes = critic_shapes(obs_dim, act_dim, hidden)
     if base_method == "dense":
-        actor = _network_report(actor_dense_shapes, _sizes(actor_dense_shapes), hidden, actor_dense_shapes)
-        critic = _network_report(critic_dense_shapes, _sizes(critic_dense_shapes), hidden, critic_dense_shapes)
+        actor = _network_report(
+            actor_dense_shapes, _sizes(actor_dense_shapes), hidden, actor_dense_shapes
+        )
+        critic = _network_report(
+            critic_dense_shapes, _sizes(critic_dense_shapes), hidden, critic_dense_shapes
+        )
     elif base_method == "tiny":
-        actor_width = tiny_hidden_width(obs_dim, act_dim, total_active(actor_dense_shapes, actor_sparsity))
-        critic_width = tiny_hidden_width(obs_dim + act_dim, 1, total_active(critic_dense_shapes, critic_sparsity), heads=2)
+        actor_width = tiny_hidden_width(
+            obs_dim, act_dim, total_active(actor_dense_shapes, actor_sparsity)
+        )
+        critic_width = tiny_hidden_width(
+            obs_dim + act_dim, 1, total_active(critic_dense_shapes, critic_sparsity), heads=2
+        )
         tiny_actor = actor_shapes(obs_dim, act_dim, actor_width)
         tiny_critic = critic_shapes(obs_dim, act_dim, critic_width)
         actor = _network_report(tiny_actor, _sizes(tiny_actor), actor_width, actor_dense_shapes)
-        critic = _network_report(tiny_critic, _sizes(tiny_critic), critic_width, critic_dense_shapes)
+        critic = _network_report(
+            tiny_critic, _sizes(tiny_critic), critic_width, critic_dense_shapes
+        )
     else:
         actor_counts = active_counts(actor_dense_shapes, actor_sparsity, distribution)
         critic_counts = active_counts(critic_dense_shapes, critic_sparsity, distribution)
         actor = _network_report(actor_dense_shapes, actor_counts, hidden, actor_dense_shapes)
         critic = _network_report(critic_dense_shapes, critic_counts, hidden, critic_dense_shapes)
 
-    a, c = actor["active"], critic["active"]
-    dense_a, dense_c = actor["dense_weights"], critic["dense_weights"]
-    # Size counts every kept network, targets included (spec §9): TD3 keeps actor, critic
-    # and both targets; SAC keeps actor, critic and the critic target only.
-    critic_copies = 2 if algo == "sac" else 1
-    model_size = (a + critic_copies * c) / (dense_a + critic_copies * dense_c)
-    train = FORWARD_FLOPS_PER_WEIGHT * (passes.actor * a + passes.critic * c)
-    dense_train = FORWARD_FLOPS_PER_WEIGHT * (dense_passes.actor * dense_a + dense_passes.critic * dense_c)
+    ratios = cost_ratios(
+        algo,
+        actor["active"],
+        critic["active"],
+        actor["dense_weights"],
+        critic["dense_weights"],
+        nstep,
+    )
     return {
         "algo": algo,
         "method": method,
         "nstep": nstep,
         "distribution": distribution,
+        **ratios,
+        "actor": actor,
+        "critic": critic,
+    }
+
+
+def cost_ratios(
+    algo: str,
+    active_actor: int,
+    active_critic: int,
+    dense_actor: int,
+    dense_critic: int,
+    nstep: int = 1,
+) -> dict[str, Any]:
+    """The paper's ratios from weight counts (spec §9): a, c active and A, C dense weights.
+
+    Size counts every kept network, targets included: TD3 keeps actor, critic and both
+    targets ((a + c)/(A + C), the factor 2 cancels); SAC keeps actor, critic and the critic
+    target only ((a + 2c)/(A + 2C)). Training FLOPs weigh forward passes by
+    :func:`training_passes`, against the 1-step dense baseline.
+    """
+    passes, dense_passes = training_passes(algo, nstep), training_passes(algo, 1)
+    critic_copies = 2 if algo == "sac" else 1
+    model_size = (active_actor + critic_copies * active_critic) / (
+        dense_actor + critic_copies * dense_critic
+    )
+    train = FORWARD_FLOPS_PER_WEIGHT * (passes.actor * active_actor + passes.critic * active_critic)
+    dense_train = FORWARD_FLOPS_PER_WEIGHT * (
+        dense_passes.actor * dense_actor + dense_passes.critic * dense_critic
+    )
+    return {
         "model_size_ratio": model_size,
         "compression_ratio": 1.0 / model_size,
         "train_flops_ratio": train / dense_train,
-        "inference_flops_ratio": a / dense_a,
+        "inference_flops_ratio": active_actor / dense_actor,
         "flops": {
             "train_per_iteration_per_sample": train,
             "dense_train_per_iteration_per_sample": dense_train,
-            "inference": FORWARD_FLOPS_PER_WEIGHT * a,
-            "dense_inference": FORWARD_FLOPS_PER_WEIGHT * dense_a,
+            "inference": FORWARD_FLOPS_PER_WEIGHT * active_actor,
+            "dense_inference": FORWARD_FLOPS_PER_WEIGHT * dense_actor,
         },
-        "actor": actor,
-        "critic": critic,
     }
 
 
@@ -188,7 +231,9 @@ def _sizes(shapes: list[Shape]) -> list[int]:
     return [o * i for o, i in shapes]
 
 
-def _network_report(shapes: list[Shape], counts: list[int], hidden: int, dense_shapes: list[Shape]) -> dict[str, Any]:
+def _network_report(
+    shapes: list[Shape], counts: list[int], hidden: int, dense_shapes: list[Shape]
+) -> dict[str, Any]:
     """Per-network block; ``sparsity`` is relative to the full-width dense network."""
     active = sum(counts)
     dense_weights = sum(_sizes(dense_shapes))
@@ -199,6 +244,6 @@ def _network_report(shapes: list[Shape], counts: list[int], hidden: int, dense_s
         "sparsity": 1.0 - active / dense_weights,
         "layers": [
             {"shape": [o, i], "sparsity": 1.0 - n / (o * i), "active": n}
-            for (o, i), n in zip(shapes, counts)
+            for (o, i), n in zip(shapes, counts, strict=True)
         ],
     }

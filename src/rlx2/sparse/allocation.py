@@ -49,7 +49,10 @@ def erdos_renyi_active_counts(shapes: Sequence[Shape], sparsity: float) -> list[
         if not over:
             break
         dense.update(over)
-    shares = [Fraction(sizes[i]) if i in dense else eps * (shapes[i][0] + shapes[i][1]) for i in range(len(sizes))]
+    shares = [
+        Fraction(sizes[i]) if i in dense else eps * (shapes[i][0] + shapes[i][1])
+        for i in range(len(sizes))
+    ]
     return _check_nonempty(_largest_remainder(shares, total), shapes, sparsity, "er")
 
 
@@ -68,7 +71,9 @@ def active_counts(shapes: Sequence[Shape], sparsity: float, distribution: str) -
         return erdos_renyi_active_counts(shapes, sparsity)
     if distribution == "uniform":
         return uniform_active_counts(shapes, sparsity)
-    raise ConfigError(f"distribution={distribution!r} is unknown; valid: {', '.join(DISTRIBUTIONS)}")
+    raise ConfigError(
+        f"distribution={distribution!r} is unknown; valid: {', '.join(DISTRIBUTIONS)}"
+    )
 
 
 def total_active(shapes: Sequence[Shape], sparsity: float) -> int:
@@ -97,8 +102,12 @@ def _validate(shapes: Sequence[Shape], sparsity: float) -> list[int]:
         raise ConfigError("shapes is empty: there is no weight matrix to allocate")
     sizes = []
     for i, shape in enumerate(shapes):
-        if len(shape) != 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
-            raise ConfigError(f"shapes[{i}]={tuple(shape)!r} is not a weight shape (out, in) of positive ints")
+        if len(shape) != 2 or any(
+            isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape
+        ):
+            raise ConfigError(
+                f"shapes[{i}]={tuple(shape)!r} is not a weight shape (out, in) of positive ints"
+            )
         sizes.append(shape[0] * shape[1])
     return sizes
 
@@ -113,7 +122,9 @@ def _largest_remainder(shares: Sequence[Fraction], total: int) -> list[int]:
     return counts
 
 
-def _check_nonempty(counts: list[int], shapes: Sequence[Shape], sparsity: float, distribution: str) -> list[int]:
+def _check_nonempty(
+    counts: list[int], shapes: Sequence[Shape], sparsity: float, distribution: str
+) -> list[int]:
     for i, count in enumerate(counts):
         if count < 1:
             raise ConfigError(

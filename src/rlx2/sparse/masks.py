@@ -53,11 +53,16 @@ class MaskSet:
             raise ConfigError(f"masks: got {len(masks)} masks for {len(params)} weights")
         if len(params) == 0:
             raise ConfigError("params is empty: the network has no nn.Linear weight to mask")
-        for i, (p, m) in enumerate(zip(params, masks)):
+        for i, (p, m) in enumerate(zip(params, masks, strict=True)):
             if p.shape != m.shape:
-                raise ConfigError(f"masks[{i}] has shape {tuple(m.shape)}, weight has {tuple(p.shape)}")
+                raise ConfigError(
+                    f"masks[{i}] has shape {tuple(m.shape)}, weight has {tuple(p.shape)}"
+                )
         self._params = list(params)
-        self._masks = [m.detach().to(device=p.device, dtype=torch.bool).clone() for p, m in zip(params, masks)]
+        self._masks = [
+            m.detach().to(device=p.device, dtype=torch.bool).clone()
+            for p, m in zip(params, masks, strict=True)
+        ]
         self._float: list[Tensor] = []
         self._refresh()
 
@@ -74,7 +79,7 @@ class MaskSet:
             raise ConfigError(f"module {type(module).__name__} has no nn.Linear weight to sparsify")
         shapes = [(int(p.shape[0]), int(p.shape[1])) for p in params]
         counts = active_counts(shapes, sparsity, distribution)
-        masks = [largest_magnitude_mask(p, n) for p, n in zip(params, counts)]
+        masks = [largest_magnitude_mask(p, n) for p, n in zip(params, counts, strict=True)]
         mask_set = cls(params, masks)
         mask_set.apply()
         return mask_set
@@ -97,8 +102,12 @@ class MaskSet:
     def set_mask(self, index: int, mask: Tensor) -> None:
         """Replace the mask of layer ``index`` (the topology updater's only way in)."""
         if mask.shape != self._masks[index].shape:
-            raise ConfigError(f"mask for layer {index} has shape {tuple(mask.shape)}, expected {tuple(self._masks[index].shape)}")
-        self._masks[index] = mask.detach().to(device=self._params[index].device, dtype=torch.bool).clone()
+            raise ConfigError(
+                f"mask for layer {index} has shape {tuple(mask.shape)}, expected {tuple(self._masks[index].shape)}"
+            )
+        self._masks[index] = (
+            mask.detach().to(device=self._params[index].device, dtype=torch.bool).clone()
+        )
         self._refresh()
 
     # ------------------------------------------------------------ masking
@@ -106,24 +115,28 @@ class MaskSet:
     @torch.no_grad()
     def apply(self) -> None:
         """w ← w ⊙ mask for every weight, in place (after every optimiser step, spec §2)."""
-        for w, m in zip(self._params, self._float_for(self._params)):
+        for w, m in zip(self._params, self._float_for(self._params), strict=True):
             w.mul_(m)
 
     @torch.no_grad()
     def apply_to(self, weights: Sequence[Tensor]) -> None:
         """Mask another network's weights (target networks after each Polyak update, spec §2)."""
         if len(weights) != len(self._params):
-            raise ConfigError(f"apply_to: got {len(weights)} weights, the mask set has {len(self._params)}")
-        for i, (w, p) in enumerate(zip(weights, self._params)):
+            raise ConfigError(
+                f"apply_to: got {len(weights)} weights, the mask set has {len(self._params)}"
+            )
+        for i, (w, p) in enumerate(zip(weights, self._params, strict=True)):
             if w.shape != p.shape:
-                raise ConfigError(f"apply_to: weight {i} has shape {tuple(w.shape)}, mask has {tuple(p.shape)}")
-        for w, m in zip(weights, self._float_for(weights)):
+                raise ConfigError(
+                    f"apply_to: weight {i} has shape {tuple(w.shape)}, mask has {tuple(p.shape)}"
+                )
+        for w, m in zip(weights, self._float_for(weights), strict=True):
             w.mul_(m)
 
     @torch.no_grad()
     def mask_grads(self) -> None:
         """Zero the gradient of inactive positions so the optimiser cannot revive them."""
-        for w, m in zip(self._params, self._float_for(self._params)):
+        for w, m in zip(self._params, self._float_for(self._params), strict=True):
             if w.grad is not None:
                 w.grad.mul_(m)
 
@@ -149,14 +162,16 @@ class MaskSet:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         masks = state["masks"]
         if len(masks) != len(self._params):
-            raise ConfigError(f"mask state holds {len(masks)} masks, the network has {len(self._params)} weights")
+            raise ConfigError(
+                f"mask state holds {len(masks)} masks, the network has {len(self._params)} weights"
+            )
         for i, m in enumerate(masks):
             self.set_mask(i, m)
 
     # ------------------------------------------------------------ internals
 
     def _refresh(self) -> None:
-        self._float = [m.to(p.dtype) for m, p in zip(self._masks, self._params)]
+        self._float = [m.to(p.dtype) for m, p in zip(self._masks, self._params, strict=True)]
 
     def _float_for(self, weights: Sequence[Tensor]) -> list[Tensor]:
         # Recast lazily if the network moved (module.to(device) keeps the Parameter objects).

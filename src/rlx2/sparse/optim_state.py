@@ -24,7 +24,9 @@ def reset_moments(optimizer: torch.optim.Optimizer, param: Tensor, positions: Te
     No-op when the optimiser has no state for ``param`` yet (before its first step).
     """
     if positions.shape != param.shape:
-        raise ConfigError(f"positions has shape {tuple(positions.shape)}, param has {tuple(param.shape)}")
+        raise ConfigError(
+            f"positions has shape {tuple(positions.shape)}, param has {tuple(param.shape)}"
+        )
     state = optimizer.state.get(param)
     if not state:
         return

@@ -24,11 +24,22 @@ class DropSchedule:
     """T_end: no topology update at or after this update; ζ_t reaches 0 here."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.interval_updates, bool) or not isinstance(self.interval_updates, int) or self.interval_updates <= 0:
+        if (
+            isinstance(self.interval_updates, bool)
+            or not isinstance(self.interval_updates, int)
+            or self.interval_updates <= 0
+        ):
             raise ConfigError(f"interval_updates={self.interval_updates!r} must be a positive int")
-        if not isinstance(self.initial_fraction, (int, float)) or not 0.0 < self.initial_fraction <= 1.0:
+        if (
+            not isinstance(self.initial_fraction, (int, float))
+            or not 0.0 < self.initial_fraction <= 1.0
+        ):
             raise ConfigError(f"initial_fraction={self.initial_fraction!r} must be in (0, 1]")
-        if isinstance(self.end_update, bool) or not isinstance(self.end_update, int) or self.end_update <= 0:
+        if (
+            isinstance(self.end_update, bool)
+            or not isinstance(self.end_update, int)
+            or self.end_update <= 0
+        ):
             raise ConfigError(f"end_update={self.end_update!r} must be a positive int")
 
     def is_update(self, t: int) -> bool:

@@ -5,18 +5,28 @@ from __future__ import annotations
 from rlx2.errors import ConfigError
 
 
-def mlp_weight_count(in_dim: int, out_dim: int, hidden: int, heads: int = 1, hidden_layers: int = 2) -> int:
+def mlp_weight_count(
+    in_dim: int, out_dim: int, hidden: int, heads: int = 1, hidden_layers: int = 2
+) -> int:
     """Weights (no biases) of ``heads`` MLPs in -> h -> ... -> h -> out with ``hidden_layers`` hidden layers."""
     return heads * (in_dim * hidden + (hidden_layers - 1) * hidden * hidden + hidden * out_dim)
 
 
-def tiny_hidden_width(in_dim: int, out_dim: int, target_weights: int, heads: int = 1, hidden_layers: int = 2) -> int:
+def tiny_hidden_width(
+    in_dim: int, out_dim: int, target_weights: int, heads: int = 1, hidden_layers: int = 2
+) -> int:
     """The hidden width h ≥ 1 whose weight count is closest to ``target_weights`` (ties: smaller h).
 
     The count grows strictly with h, so a bisection finds the largest h at or under the
     target and the answer is that h or h + 1.
     """
-    for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("target_weights", target_weights), ("heads", heads), ("hidden_layers", hidden_layers)):
+    for name, value in (
+        ("in_dim", in_dim),
+        ("out_dim", out_dim),
+        ("target_weights", target_weights),
+        ("heads", heads),
+        ("hidden_layers", hidden_layers),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive int")
 

@@ -44,7 +44,9 @@ def drop_mask(weight: Tensor, mask: Tensor, k: int) -> Tensor:
     return kept.view_as(mask)
 
 
-def grow_mask(mask_after_drop: Tensor, scores: Tensor, k: int, forbidden: Tensor | None = None) -> Tensor:
+def grow_mask(
+    mask_after_drop: Tensor, scores: Tensor, k: int, forbidden: Tensor | None = None
+) -> Tensor:
     """Activate the ``k`` highest-score positions that are inactive after the drop.
 
     Positions dropped in the same step are candidates (spec §3 lets them be regrown); pass
@@ -60,7 +62,9 @@ def grow_mask(mask_after_drop: Tensor, scores: Tensor, k: int, forbidden: Tensor
         blocked = blocked | forbidden.flatten().to(blocked.device)
     candidates = (~blocked).nonzero().squeeze(1)  # [n_candidates], ascending flat index
     if not 0 <= k <= candidates.numel():
-        raise ConfigError(f"grow k={k} must be in [0, {candidates.numel()}] (the number of growable positions)")
+        raise ConfigError(
+            f"grow k={k} must be in [0, {candidates.numel()}] (the number of growable positions)"
+        )
     candidate_scores = scores.detach().flatten().to(candidates.device)[candidates]  # [n_candidates]
     best = candidates[torch.sort(candidate_scores, descending=True, stable=True).indices[:k]]  # [k]
     grown = mask_after_drop.flatten().clone()
@@ -80,7 +84,9 @@ class TopologyScheme:
     needs_dense_grad: ClassVar[bool] = False
     """True when the grow score reads the dense gradient left in ``weight.grad``."""
 
-    def update_mask(self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    def update_mask(
+        self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator
+    ) -> Tensor:
         """Return the new [out, in] bool mask with ``k`` connections moved."""
         raise NotImplementedError
 
@@ -95,7 +101,9 @@ def register_topology(name: str) -> Callable[[SchemeT], SchemeT]:
 
     def register(cls: SchemeT) -> SchemeT:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(f"topology {name!r} is already registered to {_REGISTRY[name].__name__}")
+            raise ConfigError(
+                f"topology {name!r} is already registered to {_REGISTRY[name].__name__}"
+            )
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -123,7 +131,9 @@ class StaticTopology(TopologyScheme):
 
     evolves = False
 
-    def update_mask(self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    def update_mask(
+        self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator
+    ) -> Tensor:
         return mask.clone()
 
 
@@ -131,11 +141,15 @@ class StaticTopology(TopologyScheme):
 class SETTopology(TopologyScheme):
     """SET (Mocanu et al. 2018): drop the smallest |w|, grow uniformly at random."""
 
-    def update_mask(self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    def update_mask(
+        self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator
+    ) -> Tensor:
         kept = drop_mask(weight, mask, k)
         return grow_mask(kept, self.grow_scores(weight, grad, generator), k)
 
-    def grow_scores(self, weight: Tensor, grad: Tensor | None, generator: torch.Generator) -> Tensor:
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
         # Drawn on the CPU generator so a seed picks the same positions on any device.
         return torch.rand(weight.shape, generator=generator).to(weight.device)
 
@@ -146,9 +160,13 @@ class RigLTopology(SETTopology):
 
     needs_dense_grad = True
 
-    def grow_scores(self, weight: Tensor, grad: Tensor | None, generator: torch.Generator) -> Tensor:
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
         if grad is None:
-            raise RuntimeError("rigl grows by |gradient| but the weight has no .grad: call step() after loss.backward()")
+            raise RuntimeError(
+                "rigl grows by |gradient| but the weight has no .grad: call step() after loss.backward()"
+            )
         return grad.detach().abs()
 
 
@@ -175,7 +193,9 @@ class SparseUpdater:
         seed: int = 0,
     ):
         if scheme.evolves and schedule is None:
-            raise ConfigError(f"topology {scheme.name!r} evolves the mask and needs a DropSchedule, got schedule=None")
+            raise ConfigError(
+                f"topology {scheme.name!r} evolves the mask and needs a DropSchedule, got schedule=None"
+            )
         self.masks = masks
         self.scheme = scheme
         self.schedule = schedule
@@ -219,7 +239,7 @@ class SparseUpdater:
     def _evolve(self, optimizer: torch.optim.Optimizer, t: int) -> None:
         assert self.schedule is not None
         drop_fraction = self.schedule.fraction(t)
-        for i, (weight, mask) in enumerate(zip(self.masks.params, self.masks.masks)):
+        for i, (weight, mask) in enumerate(zip(self.masks.params, self.masks.masks, strict=True)):
             num_active = int(mask.sum())
             k = math.floor(drop_fraction * num_active)
             # A dense layer could only regrow what it dropped: skipping it is the same result.

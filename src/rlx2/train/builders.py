@@ -1,23 +1,148 @@
-"""Composes an agent from the config: algorithm + networks + (later) sparsity and value learning."""
+"""Composes an agent from the config: algorithm + networks + sparsity (+ value learning).
+
+This is where the method table (``rlx2.presets``) meets the sparse engine: per network a
+``SparseUpdater`` (masks, topology scheme, drop schedule) or a ``DenseUpdater``; for Tiny,
+the hidden widths that match the sparse weight counts.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
+from rlx2.algos.common import WeightUpdater
 from rlx2.algos.sac import SAC
 from rlx2.algos.td3 import TD3
 from rlx2.config import TrainConfig
+from rlx2.errors import ConfigError
+from rlx2.presets import METHODS
+from rlx2.sparse.allocation import total_active
+from rlx2.sparse.masks import MaskSet, linear_weights
+from rlx2.sparse.schedule import DropSchedule
+from rlx2.sparse.tiny import tiny_hidden_width
+from rlx2.sparse.topology import DenseUpdater, SparseUpdater, get_topology
 from rlx2.train.envs import EnvSpec
 
+Agent = TD3 | SAC
 
-def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[TD3 | SAC, dict[str, Any]]:
+
+def actor_out_dim(algo: str, act_dim: int) -> int:
+    """The SAC actor's head gives mean and log σ."""
+    return 2 * act_dim if algo == "sac" else act_dim
+
+
+def dense_weight_counts(
+    config: TrainConfig, spec: EnvSpec, hidden: int | None = None
+) -> dict[str, int]:
+    """Weights (no biases) of the full-width dense actor and twin critic: the reference sizes."""
+    h = config.agent.hidden if hidden is None else hidden
+    out = actor_out_dim(config.algo, spec.act_dim)
+    actor = spec.obs_dim * h + h * h + h * out
+    critic = 2 * ((spec.obs_dim + spec.act_dim) * h + h * h + h)
+    return {"actor": actor, "critic": critic}
+
+
+def network_updates(config: TrainConfig) -> dict[str, int]:
+    """Updates each network receives over the run: one critic update per post-warm-up step;
+    the TD3 actor every ``policy_delay``-th (spec §3: its T_end is half the critic's)."""
+    critic = max(config.run.total_steps - config.run.learning_starts, 0)
+    actor = critic // config.td3.policy_delay if config.algo == "td3" else critic
+    return {"actor": actor, "critic": critic}
+
+
+def tiny_widths(
+    config: TrainConfig, spec: EnvSpec, sparsities: tuple[float, float]
+) -> dict[str, int]:
+    """Hidden widths whose dense weight counts match the sparse networks' active counts (spec §4)."""
+    h = config.agent.hidden
+    out = actor_out_dim(config.algo, spec.act_dim)
+    actor_shapes = [(h, spec.obs_dim), (h, h), (out, h)]
+    head = [(h, spec.obs_dim + spec.act_dim), (h, h), (1, h)]
+    actor_target = total_active(actor_shapes, sparsities[0])
+    critic_target = total_active(head + head, sparsities[1])
+    return {
+        "actor": tiny_hidden_width(spec.obs_dim, out, actor_target),
+        "critic": tiny_hidden_width(spec.obs_dim + spec.act_dim, 1, critic_target, heads=2),
+    }
+
+
+def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, dict[str, Any]]:
     """The agent and the effective values the config resolved to (written to config.json)."""
-    common = dict(
-        obs_dim=spec.obs_dim, act_dim=spec.act_dim, low=spec.low, high=spec.high, agent=config.agent, device=config.run.device
-    )
-    if config.algo == "td3":
-        agent: TD3 | SAC = TD3(config=config.td3, **common)
+    method = METHODS[config.sparse.method]
+    sparsities = config.sparsities()
+    updates = network_updates(config)
+    effective: dict[str, Any] = {"method": config.sparse.method, "network_updates": updates}
+    hidden: dict[str, int] | None = None
+
+    if method.sparse:
+        assert sparsities is not None
+        scheme_name = config.sparse.topology or method.topology
+        assert scheme_name is not None
+        scheme = get_topology(scheme_name)
+        sparsity_of = {"actor": sparsities[0], "critic": sparsities[1]}
+        ends = {
+            name: max(1, int(count * config.sparse.topology_end_fraction))
+            for name, count in updates.items()
+        }
+        effective.update(
+            actor_sparsity=sparsities[0],
+            critic_sparsity=sparsities[1],
+            topology=scheme_name,
+            topology_interval=config.sparse.topology_interval,
+            topology_end_updates=ends if scheme.evolves else None,
+            reset_moments=config.sparse.reset_moments,
+        )
+        seeds = {"actor": config.run.seed * 2 + 1, "critic": config.run.seed * 2 + 2}
+
+        def make_updater(name: str, network: nn.Module) -> WeightUpdater:
+            try:
+                masks = MaskSet.for_module(
+                    network, sparsity_of[name], config.sparse.sparsity_distribution
+                )
+            except ConfigError as exc:  # name the option: the engine only knows "a sparsity"
+                raise ConfigError(f"--{name}-sparsity {sparsity_of[name]}: {exc}") from None
+            schedule = (
+                DropSchedule(
+                    initial_fraction=config.sparse.drop_fraction,
+                    interval_updates=config.sparse.topology_interval,
+                    end_update=ends[name],
+                )
+                if scheme.evolves
+                else None
+            )
+            return SparseUpdater(
+                masks, scheme, schedule, reset_moments=config.sparse.reset_moments, seed=seeds[name]
+            )
     else:
-        agent = SAC(config=config.sac, **common)
-    effective: dict[str, Any] = {"updates": max(config.run.total_steps - config.run.learning_starts, 0)}
+
+        def make_updater(name: str, network: nn.Module) -> WeightUpdater:
+            return DenseUpdater()
+
+        if method.tiny:
+            assert sparsities is not None
+            hidden = tiny_widths(config, spec, sparsities)
+            effective.update(
+                tiny_hidden=hidden, actor_sparsity=sparsities[0], critic_sparsity=sparsities[1]
+            )
+
+    common = dict(
+        obs_dim=spec.obs_dim,
+        act_dim=spec.act_dim,
+        low=spec.low,
+        high=spec.high,
+        agent=config.agent,
+        make_updater=make_updater,
+        device=config.run.device,
+        hidden=hidden,
+    )
+    agent: Agent = (
+        TD3(config=config.td3, **common)
+        if config.algo == "td3"
+        else SAC(config=config.sac, **common)
+    )
+    effective["weights"] = {
+        name: sum(w.numel() for w in linear_weights(getattr(agent, name)))
+        for name in ("actor", "critic")
+    }
     return agent, effective

@@ -27,7 +27,9 @@ def make_env(env_id: str) -> gym.Env:
     except gym.error.DependencyNotInstalled as exc:
         raise ConfigError(f"--env {env_id}: a dependency is missing ({exc})") from None
     except (gym.error.Error, ValueError, TypeError, ImportError, ModuleNotFoundError) as exc:
-        raise ConfigError(f"--env {env_id!r} is not a known Gymnasium task ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"--env {env_id!r} is not a known Gymnasium task ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def describe_env(env: gym.Env, env_id: str) -> EnvSpec:
@@ -36,7 +38,9 @@ def describe_env(env: gym.Env, env_id: str) -> EnvSpec:
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise ConfigError(f"--env {env_id}: observation space must be a 1-D Box, got {obs_space}")
     if not isinstance(act_space, gym.spaces.Box) or len(act_space.shape) != 1:
-        raise ConfigError(f"--env {env_id}: action space must be a 1-D Box (continuous actions), got {act_space}")
+        raise ConfigError(
+            f"--env {env_id}: action space must be a 1-D Box (continuous actions), got {act_space}"
+        )
     if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
         raise ConfigError(f"--env {env_id}: action bounds must be finite, got {act_space}")
     return EnvSpec(

@@ -27,7 +27,9 @@ def evaluate(policy: Policy, env: gym.Env, episodes: int, seed: int) -> np.ndarr
     for episode in range(episodes):
         done = False
         while not done:
-            obs, reward, terminated, truncated, _ = env.step(policy(np.asarray(obs, dtype=np.float32)))
+            obs, reward, terminated, truncated, _ = env.step(
+                policy(np.asarray(obs, dtype=np.float32))
+            )
             returns[episode] += float(reward)
             done = terminated or truncated
         obs, _ = env.reset()

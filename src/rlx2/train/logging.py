@@ -51,7 +51,13 @@ class ProgressReporter:
                 console=self.console,
             )
             self._bar.start()
-            self._task = self._bar.add_task(self.label, total=self.total_steps, completed=self.start_step, rate="—", latest=self.latest_eval)
+            self._task = self._bar.add_task(
+                self.label,
+                total=self.total_steps,
+                completed=self.start_step,
+                rate="—",
+                latest=self.latest_eval,
+            )
         else:
             self._line(f"start at step {self.start_step}/{self.total_steps}")
         return self

@@ -22,10 +22,11 @@ import rlx2
 from rlx2.config import TrainConfig
 from rlx2.errors import ConfigError
 from rlx2.train import rundir
-from rlx2.train.builders import build_agent
+from rlx2.train.builders import build_agent, dense_weight_counts
 from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
 from rlx2.train.evaluate import evaluate, evaluation_seed
 from rlx2.train.logging import ProgressReporter, ScalarLogger
+from rlx2.train.sparsity_report import sparsity_scalars, sparsity_summary
 from rlx2.value.replay import ReplayBuffer
 
 
@@ -52,7 +53,9 @@ def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{config.env}_{config.algo}_s{config.run.seed}_{stamp}"
 
 
-def resolved_config(config: TrainConfig, spec: EnvSpec, run_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+def resolved_config(
+    config: TrainConfig, spec: EnvSpec, run_dir: Path, extra: dict[str, Any]
+) -> dict[str, Any]:
     """Everything needed to understand (and repeat) the run: options, task facts, versions."""
     return {
         "config": dataclasses.asdict(config),
@@ -87,22 +90,35 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
     """Run one training run described by ``config``; returns the summary (also in summary.json)."""
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
     run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
-    rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
-
     torch.set_num_threads(config.run.threads)
     torch.manual_seed(config.run.seed)
     np.random.seed(config.run.seed)
-
-    agent, effective = build_agent(config, spec)
-    rundir.atomic_write_json(run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, effective))
-    status = {"status": "running", "env": config.env, "algo": config.algo, "seed": config.run.seed, "total_steps": config.run.total_steps}
+    agent, effective = build_agent(
+        config, spec
+    )  # allocation errors fail here, before the run dir exists
+    rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
+    rundir.atomic_write_json(
+        run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, effective)
+    )
+    status = {
+        "status": "running",
+        "env": config.env,
+        "algo": config.algo,
+        "method": config.sparse.method,
+        "seed": config.run.seed,
+        "total_steps": config.run.total_steps,
+    }
     rundir.atomic_write_json(run_dir / rundir.SUMMARY, status)
 
     try:
         summary = _run(config, spec, run_dir, agent, stream)
     except (KeyboardInterrupt, Exception) as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        rundir.atomic_write_json(run_dir / rundir.SUMMARY, {**status, "status": "failed", "reason": reason})
+        reason = (
+            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        )
+        rundir.atomic_write_json(
+            run_dir / rundir.SUMMARY, {**status, "status": "failed", "reason": reason}
+        )
         raise
     rundir.atomic_write_json(run_dir / rundir.SUMMARY, summary)
     return summary
@@ -114,7 +130,9 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
     eval_env = make_env(config.env)
     describe_env(eval_env, config.env)
     env.action_space.seed(seed)
-    buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, capacity=min(run.total_steps, 1_000_000), seed=seed)
+    buffer = ReplayBuffer(
+        spec.obs_dim, spec.act_dim, capacity=min(run.total_steps, 1_000_000), seed=seed
+    )
     logger = ScalarLogger(run_dir / rundir.TENSORBOARD)
     evaluations: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -127,16 +145,26 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
         for step in range(1, run.total_steps + 1):
             if step <= run.learning_starts:
                 action = env.action_space.sample()
-                behaviour = action  # spec §6: during warm-up the random action is the behaviour action
+                behaviour = (
+                    action  # spec §6: during warm-up the random action is the behaviour action
+                )
             else:
                 action, behaviour = agent.act(obs)
             next_obs, reward, terminated, truncated, _ = env.step(action)
-            buffer.add(obs, action, float(reward), next_obs, bool(terminated), bool(truncated), behaviour)
+            buffer.add(
+                obs, action, float(reward), next_obs, bool(terminated), bool(truncated), behaviour
+            )
             episode_return += float(reward)
             episode_length += 1
             if terminated or truncated:
                 episodes += 1
-                logger.scalars({"train/episode_return": episode_return, "train/episode_length": episode_length}, step)
+                logger.scalars(
+                    {
+                        "train/episode_return": episode_return,
+                        "train/episode_length": episode_length,
+                    },
+                    step,
+                )
                 obs, _ = env.reset()
                 episode_return, episode_length = 0.0, 0
             else:
@@ -149,11 +177,14 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
                     _check_finite(values, step)
                     values["train/steps_per_second"] = progress.steps_per_second(step)
                     values["buffer/size"] = len(buffer)
+                    values.update(sparsity_scalars(agent))
                     logger.scalars(values, step)
 
             if step % run.eval_every == 0:
                 eval_started = time.perf_counter()
-                returns = evaluate(agent.act_deterministic, eval_env, run.eval_episodes, evaluation_seed(seed))
+                returns = evaluate(
+                    agent.act_deterministic, eval_env, run.eval_episodes, evaluation_seed(seed)
+                )
                 eval_time += time.perf_counter() - eval_started
                 row = {
                     "step": step,
@@ -166,14 +197,21 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
                 }
                 evaluations.append(row)
                 rundir.write_evaluations(run_dir, evaluations)
-                logger.scalars({"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]}, step)
+                logger.scalars(
+                    {"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]},
+                    step,
+                )
                 progress.evaluation(step, row["return_mean"], row["return_std"])
             progress.step(step)
 
     wall_time = time.perf_counter() - started
     _save_checkpoint(
         run_dir / rundir.CHECKPOINTS / "final.pt",
-        {"agent": agent.state_dict(), "step": run.total_steps, "config": dataclasses.asdict(config)},
+        {
+            "agent": agent.state_dict(),
+            "step": run.total_steps,
+            "config": dataclasses.asdict(config),
+        },
     )
     logger.close()
     env.close()
@@ -193,6 +231,8 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
         "eval_time_s": round(eval_time, 3),
         "steps_per_second": run.total_steps / wall_time,
         "train_steps_per_second": run.total_steps / max(wall_time - eval_time, 1e-9),
+        "method": config.sparse.method,
+        **sparsity_summary(agent, config.algo, dense_weight_counts(config, spec), nstep=1),
     }
 
 

@@ -24,7 +24,15 @@ SUMMARY = "summary.json"
 EVALUATIONS = "evaluations.csv"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tb"
-EVALUATION_COLUMNS = ["step", "return_mean", "return_std", "return_min", "return_max", "episodes", "wall_time_s"]
+EVALUATION_COLUMNS = [
+    "step",
+    "return_mean",
+    "return_std",
+    "return_min",
+    "return_max",
+    "episodes",
+    "wall_time_s",
+]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -82,9 +90,13 @@ def prepare_new_run_dir(path: Path, overwrite: bool) -> None:
         raise RunDirError(f"--run-dir {path} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()):
         if not holds_run(path):
-            raise RunDirError(f"--run-dir {path} is not empty and holds no rlx2 run; choose another directory")
+            raise RunDirError(
+                f"--run-dir {path} is not empty and holds no rlx2 run; choose another directory"
+            )
         if not overwrite:
-            raise RunDirError(f"--run-dir {path} already holds a run; pass --overwrite to replace it or choose another directory")
+            raise RunDirError(
+                f"--run-dir {path} already holds a run; pass --overwrite to replace it or choose another directory"
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
 

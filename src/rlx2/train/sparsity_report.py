@@ -1,0 +1,58 @@
+"""Sparsity, size and FLOPs of a live agent, counted from its actual weights (spec §9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rlx2.sparse.accounting import cost_ratios, measured_layer_sparsities
+from rlx2.sparse.masks import linear_weights
+
+
+def count_nonzero(module: torch.nn.Module) -> int:
+    return sum(int(torch.count_nonzero(w)) for w in linear_weights(module))
+
+
+def sparsity_summary(
+    agent: Any, algo: str, dense_weights: dict[str, int], nstep: int
+) -> dict[str, Any]:
+    """Measured sparsities of online and target networks, the paper's ratios, topology stats.
+
+    Active counts are the non-zero weights of the final networks, so a masking bug shows up
+    here rather than being hidden by the masks' own bookkeeping.
+    """
+    networks = agent.networks()
+    summary: dict[str, Any] = {}
+    for name, module in networks.items():
+        total = sum(w.numel() for w in linear_weights(module))
+        summary[f"{name}_sparsity"] = 1.0 - count_nonzero(module) / total
+    active_actor, active_critic = (
+        count_nonzero(networks["actor"]),
+        count_nonzero(networks["critic"]),
+    )
+    summary.update(
+        cost_ratios(
+            algo,
+            active_actor,
+            active_critic,
+            dense_weights["actor"],
+            dense_weights["critic"],
+            nstep,
+        )
+    )
+    summary["active_weights"] = {"actor": active_actor, "critic": active_critic}
+    summary["topology"] = {name: updater.stats() for name, updater in agent.updaters().items()}
+    return summary
+
+
+def sparsity_scalars(agent: Any) -> dict[str, float]:
+    """Per-layer sparsity of the online networks and cumulative mask churn, for TensorBoard."""
+    values: dict[str, float] = {}
+    for name, updater in agent.updaters().items():
+        for i, sparsity in enumerate(measured_layer_sparsities(getattr(agent, name))):
+            values[f"sparsity/{name}/layer{i}"] = sparsity
+        values[f"topology/{name}/connections_changed"] = updater.connections_changed
+        values[f"topology/{name}/updates"] = updater.topology_updates
+        values[f"topology/{name}/drop_fraction"] = updater.last_drop_fraction
+    return values
