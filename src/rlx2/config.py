@@ -178,6 +178,82 @@ class SparseConfig:
             get_topology(self.topology)  # unknown names raise ConfigError listing the valid ones
 
 
+PAPER_TOTAL_STEPS = 3_000_000
+"""The paper's budget; RLx2's time-like hyperparameters are stated for it (spec §5, §6)."""
+
+# Dynamic buffer capacity bounds of the reference, per algorithm (spec §6).
+PAPER_BUFFER_BOUNDS = {"td3": (100_000, 1_000_000), "sac": (200_000, 3_000_000)}
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """RLx2's value learning: delayed multi-step target and dynamic-capacity buffer (spec §5–§6).
+
+    Unset (None / auto) values follow the method: RLx2 value learning for ``--method rlx2``
+    or ``--value-learning rlx2``, the standard 1-step target and fixed buffer otherwise.
+    The time-like reference values (n-step delay, buffer bounds and check interval) are
+    stated for 3 M steps and are multiplied by the budget scale (default total steps / 3 M,
+    at most 1) so shorter runs keep the same proportions; config.json records the results.
+    """
+
+    value_learning: Literal["auto", "standard", "rlx2"] = "auto"
+    """auto: the method's (rlx2 for --method rlx2); rlx2 adds it to any method (the paper's "SS+", "SET+", "Tiny+")."""
+    nstep: int | None = None
+    """n of the multi-step target (default: 3 with RLx2 value learning, else 1)."""
+    nstep_delay: int | None = None
+    """Gradient iterations with 1-step targets before switching to n (default: 300 000 × budget scale)."""
+    dynamic_buffer: Literal["auto", "on", "off"] = "auto"
+    """Dynamic-capacity replay buffer (auto: on with RLx2 value learning)."""
+    buffer_size: int = 1_000_000
+    """Capacity of the fixed replay buffer (methods without the dynamic buffer)."""
+    buffer_min: int | None = None
+    """Dynamic buffer: never shrink below this (default: TD3 1e5, SAC 2e5, × budget scale)."""
+    buffer_max: int | None = None
+    """Dynamic buffer: maximum capacity (default: TD3 1e6, SAC 3e6, × budget scale)."""
+    buffer_check_interval: int | None = None
+    """Dynamic buffer: env steps between policy-distance checks (default: 10 000 × budget scale)."""
+    distance_threshold: float = 0.2
+    """Dynamic buffer: shrink while the policy distance is above this."""
+    distance_samples: int = 2048
+    """K: the policy distance is measured over the oldest K transitions (8 × batch in the reference)."""
+    distance_form: Literal["reference", "l2"] = "reference"
+    """reference: ½·mean squared difference of normalised actions; l2: the paper's mean L2 norm."""
+    buffer_shrink: Literal["fraction", "until_below"] = "fraction"
+    """fraction: drop the oldest --shrink-fraction per check (reference); until_below: pop until under the threshold (paper)."""
+    shrink_fraction: float = 0.1
+    """Share of the stored data dropped per check under the fraction rule."""
+    budget_scale: float | None = None
+    """Multiplier of the time-like reference values (default: min(1, total steps / 3 M))."""
+
+    def __post_init__(self) -> None:
+        if self.nstep is not None and self.nstep < 1:
+            raise ConfigError(f"--nstep must be >= 1, got {self.nstep}")
+        if self.nstep_delay is not None and self.nstep_delay < 0:
+            raise ConfigError(f"--nstep-delay must be >= 0, got {self.nstep_delay}")
+        require_positive(self, "buffer_size", "distance_samples")
+        for name in ("buffer_min", "buffer_max", "buffer_check_interval", "budget_scale"):
+            if getattr(self, name) is not None:
+                require_positive(self, name)
+        if not self.distance_threshold > 0:
+            raise ConfigError(f"--distance-threshold must be > 0, got {self.distance_threshold}")
+        if not (0.0 < self.shrink_fraction < 1.0):
+            raise ConfigError(f"--shrink-fraction must be in (0, 1), got {self.shrink_fraction}")
+
+
+@dataclass(frozen=True)
+class ValueSettings:
+    """ValueConfig resolved for one run: every value concrete (written to config.json)."""
+
+    rlx2_value_learning: bool
+    nstep: int
+    nstep_delay: int
+    dynamic_buffer: bool
+    buffer_capacity: int
+    buffer_min: int | None
+    check_interval: int | None
+    budget_scale: float
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """``rlx2 train``: one training run."""
@@ -191,11 +267,13 @@ class TrainConfig:
     td3: TD3Config = field(default_factory=TD3Config)
     sac: SACConfig = field(default_factory=SACConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
 
     def __post_init__(self) -> None:
         if not self.env:
             raise ConfigError("--env must name a Gymnasium task")
         self.sparsities()  # preset and method/sparsity consistency fail here, before any work
+        self.value_settings()
         if (
             self.run.learning_starts < self.agent.batch_size
             and self.run.learning_starts < self.run.total_steps
@@ -223,6 +301,55 @@ class TrainConfig:
         if METHODS[sparse.method].tiny and sparse.topology is not None:
             raise ConfigError("--topology applies to sparse methods, not --method tiny")
         return actor, critic
+
+    def value_settings(self) -> ValueSettings:
+        """Resolve the value-learning options for this run. Raises ConfigError."""
+        from rlx2.presets import METHODS
+
+        value = self.value
+        rlx2 = value.value_learning == "rlx2" or (
+            value.value_learning == "auto" and METHODS[self.sparse.method].rlx2_value_learning
+        )
+        scale = (
+            value.budget_scale
+            if value.budget_scale is not None
+            else min(1.0, self.run.total_steps / PAPER_TOTAL_STEPS)
+        )
+        nstep = value.nstep if value.nstep is not None else (3 if rlx2 else 1)
+        delay = (
+            value.nstep_delay
+            if value.nstep_delay is not None
+            else (round(300_000 * scale) if nstep > 1 else 0)
+        )
+        dynamic = value.dynamic_buffer == "on" or (value.dynamic_buffer == "auto" and rlx2)
+        if not dynamic:
+            return ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
+        paper_min, paper_max = PAPER_BUFFER_BOUNDS[self.algo]
+        # Scaled defaults never fall below K, so short runs stay valid; explicit values are checked.
+        k = value.distance_samples
+        buffer_max = (
+            value.buffer_max if value.buffer_max is not None else max(round(paper_max * scale), k)
+        )
+        buffer_min = (
+            value.buffer_min
+            if value.buffer_min is not None
+            else min(max(round(paper_min * scale), k), buffer_max)
+        )
+        interval = (
+            value.buffer_check_interval
+            if value.buffer_check_interval is not None
+            else max(round(10_000 * scale), 1)
+        )
+        if buffer_min > buffer_max:
+            raise ConfigError(
+                f"--buffer-min ({buffer_min}) must not exceed --buffer-max ({buffer_max})"
+            )
+        if value.distance_samples > buffer_max:
+            raise ConfigError(
+                f"--distance-samples ({value.distance_samples}) must not exceed the buffer capacity "
+                f"--buffer-max ({buffer_max})"
+            )
+        return ValueSettings(rlx2, nstep, delay, True, buffer_max, buffer_min, interval, scale)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the hidden widths that match the sparse weight counts.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from torch import nn
@@ -23,6 +24,9 @@ from rlx2.sparse.schedule import DropSchedule
 from rlx2.sparse.tiny import tiny_hidden_width
 from rlx2.sparse.topology import DenseUpdater, SparseUpdater, get_topology
 from rlx2.train.envs import EnvSpec
+from rlx2.value.capacity import DynamicCapacity, DynamicCapacityConfig
+from rlx2.value.replay import ReplayBuffer
+from rlx2.value.targets import DelayedNStep
 
 Agent = TD3 | SAC
 
@@ -146,3 +150,37 @@ def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, dict[str, An
         for name in ("actor", "critic")
     }
     return agent, effective
+
+
+def build_value_learning(
+    config: TrainConfig, spec: EnvSpec
+) -> tuple[ReplayBuffer, DelayedNStep, DynamicCapacity | None, dict[str, Any]]:
+    """Replay buffer, n-step schedule and (optional) dynamic-capacity controller (spec §5–§6)."""
+    settings = config.value_settings()
+    # Never allocate more rows than the run can fill.
+    capacity = min(settings.buffer_capacity, config.run.total_steps)
+    buffer = ReplayBuffer(
+        spec.obs_dim,
+        spec.act_dim,
+        capacity=capacity,
+        seed=config.run.seed,
+        device=config.run.device,
+    )
+    nstep = DelayedNStep(n=settings.nstep, delay_updates=settings.nstep_delay)
+    controller = None
+    if settings.dynamic_buffer:
+        value = config.value
+        assert settings.buffer_min is not None and settings.check_interval is not None
+        controller = DynamicCapacity(
+            DynamicCapacityConfig(
+                threshold=value.distance_threshold,
+                check_interval=settings.check_interval,
+                num_oldest=value.distance_samples,
+                min_capacity=settings.buffer_min,
+                max_capacity=settings.buffer_capacity,
+                shrink=value.buffer_shrink,
+                shrink_fraction=value.shrink_fraction,
+                distance_form=value.distance_form,
+            )
+        )
+    return buffer, nstep, controller, dataclasses.asdict(settings)

@@ -22,12 +22,11 @@ import rlx2
 from rlx2.config import TrainConfig
 from rlx2.errors import ConfigError
 from rlx2.train import rundir
-from rlx2.train.builders import build_agent, dense_weight_counts
+from rlx2.train.builders import build_agent, build_value_learning, dense_weight_counts
 from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
 from rlx2.train.evaluate import evaluate, evaluation_seed
 from rlx2.train.logging import ProgressReporter, ScalarLogger
 from rlx2.train.sparsity_report import sparsity_scalars, sparsity_summary
-from rlx2.value.replay import ReplayBuffer
 
 
 class TrainingFailed(RuntimeError):
@@ -93,9 +92,10 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
     torch.set_num_threads(config.run.threads)
     torch.manual_seed(config.run.seed)
     np.random.seed(config.run.seed)
-    agent, effective = build_agent(
-        config, spec
-    )  # allocation errors fail here, before the run dir exists
+    # Allocation and value-learning errors fail here, before the run directory exists.
+    agent, effective = build_agent(config, spec)
+    value_learning = build_value_learning(config, spec)
+    effective["value_learning"] = value_learning[3]
     rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
     rundir.atomic_write_json(
         run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, effective)
@@ -111,7 +111,7 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
     rundir.atomic_write_json(run_dir / rundir.SUMMARY, status)
 
     try:
-        summary = _run(config, spec, run_dir, agent, stream)
+        summary = _run(config, spec, run_dir, agent, value_learning[:3], stream)
     except (KeyboardInterrupt, Exception) as exc:
         reason = (
             "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
@@ -124,15 +124,29 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
     return summary
 
 
-def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> dict[str, Any]:
+def policy_distance_fn(agent, capacity):
+    """distance_fn for the dynamic buffer: the current deterministic policy on stored states."""
+    half_range = agent.actor.scaling.scale.cpu().numpy()
+
+    def distance(obs: np.ndarray, behaviour_actions: np.ndarray) -> float:
+        obs_t = torch.as_tensor(obs, device=agent.device)
+        policy_actions = agent.policy_actions(obs_t).cpu().numpy()
+        return capacity.distance(policy_actions, behaviour_actions, half_range)
+
+    return distance
+
+
+def _run(
+    config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, value_learning, stream
+) -> dict[str, Any]:
     run, seed = config.run, config.run.seed
+    buffer, nstep_schedule, capacity = value_learning
+    distance_fn = policy_distance_fn(agent, capacity) if capacity is not None else None
+    buffer_checks: list[dict[str, Any]] = []
     env = make_env(config.env)
     eval_env = make_env(config.env)
     describe_env(eval_env, config.env)
     env.action_space.seed(seed)
-    buffer = ReplayBuffer(
-        spec.obs_dim, spec.act_dim, capacity=min(run.total_steps, 1_000_000), seed=seed
-    )
     logger = ScalarLogger(run_dir / rundir.TENSORBOARD)
     evaluations: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -171,9 +185,33 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
                 obs = next_obs
 
             if step > run.learning_starts:
-                metrics = agent.update(buffer.sample(config.agent.batch_size))
+                nstep = nstep_schedule.n_at(agent.updates)  # 1 until the delay has passed (spec §5)
+                metrics = agent.update(buffer.sample(config.agent.batch_size, nstep))
+                if capacity is not None:
+                    check = capacity.maybe_shrink(step, buffer, distance_fn)
+                    if check is not None:
+                        buffer_checks.append(dataclasses.asdict(check))
+                        logger.scalars(
+                            {
+                                "buffer/policy_distance": check.distance,
+                                "buffer/size_after_check": check.size_after,
+                            },
+                            step,
+                        )
+                if capacity is not None:
+                    check = capacity.maybe_shrink(step, buffer, distance_fn)
+                    if check is not None:
+                        buffer_checks.append(dataclasses.asdict(check))
+                        logger.scalars(
+                            {
+                                "buffer/policy_distance": check.distance,
+                                "buffer/size_after_check": check.size_after,
+                            },
+                            step,
+                        )
                 if step % run.log_every == 0:
                     values = {name: float(value) for name, value in metrics.items()}
+                    values["train/nstep"] = nstep
                     _check_finite(values, step)
                     values["train/steps_per_second"] = progress.steps_per_second(step)
                     values["buffer/size"] = len(buffer)
@@ -217,6 +255,7 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
     env.close()
     eval_env.close()
     returns_history = [row["return_mean"] for row in evaluations]
+    final_nstep = nstep_schedule.n_at(max(agent.updates - 1, 0))
     return {
         "status": "completed",
         "env": config.env,
@@ -232,7 +271,16 @@ def _run(config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, stream) -> di
         "steps_per_second": run.total_steps / wall_time,
         "train_steps_per_second": run.total_steps / max(wall_time - eval_time, 1e-9),
         "method": config.sparse.method,
-        **sparsity_summary(agent, config.algo, dense_weight_counts(config, spec), nstep=1),
+        **sparsity_summary(
+            agent, config.algo, dense_weight_counts(config, spec), nstep=final_nstep
+        ),
+        "value_learning": {
+            "final_nstep": final_nstep,
+            "buffer_size": len(buffer),
+            "buffer_checks": len(buffer_checks),
+            "buffer_shrinks": sum(1 for c in buffer_checks if c["size_after"] < c["size_before"]),
+            "last_policy_distance": buffer_checks[-1]["distance"] if buffer_checks else None,
+        },
     }
 
 
