@@ -12,9 +12,9 @@ for seed in 0 1; do
   for method in dense ss rigl rlx2; do
     sparsity=""
     [ "$method" != dense ] && sparsity="--preset paper"
-    jobs+=("--method $method $sparsity --seed $seed --run-dir $out/${method}_s${seed}")
+    jobs+=("--method $method $sparsity --seed $seed --run-dir $out/${method}_s${seed} > $out/${method}_s${seed}.log 2>&1")
   done
 done
 printf '%s\n' "${jobs[@]}" | xargs -P 2 -I{} sh -c \
-  "rlx2 train --env Hopper-v5 --algo td3 --total-steps $steps --quiet {} > /dev/null 2>> $out/errors.log || echo 'FAILED: {}' >> $out/errors.log"
+  "rlx2 train --env Hopper-v5 --algo td3 --total-steps $steps --quiet {} || echo 'FAILED: {}' >> $out/failures.log"
 echo "done: $out"
