@@ -198,17 +198,6 @@ def _run(
                             },
                             step,
                         )
-                if capacity is not None:
-                    check = capacity.maybe_shrink(step, buffer, distance_fn)
-                    if check is not None:
-                        buffer_checks.append(dataclasses.asdict(check))
-                        logger.scalars(
-                            {
-                                "buffer/policy_distance": check.distance,
-                                "buffer/size_after_check": check.size_after,
-                            },
-                            step,
-                        )
                 if step % run.log_every == 0:
                     values = {name: float(value) for name, value in metrics.items()}
                     values["train/nstep"] = nstep
