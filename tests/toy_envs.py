@@ -31,6 +31,23 @@ class CounterEnv(gym.Env):
         return np.array([float(self.t)], dtype=np.float32), 1.0, terminated, False, {}
 
 
+class NaNRewardEnv(CounterEnv):
+    """Rewards turn NaN after 300 steps in total: training must stop with a failure status."""
+
+    total_steps = 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        NaNRewardEnv.total_steps += 1
+        return (
+            obs,
+            float("nan") if NaNRewardEnv.total_steps > 300 else reward,
+            terminated,
+            truncated,
+            info,
+        )
+
+
 class DiscreteActionEnv(CounterEnv):
     def __init__(self):
         super().__init__()
@@ -47,6 +64,7 @@ def register_toy_envs() -> None:
             max_episode_steps=50,
         )
         register("rlx2test/Discrete-v0", entry_point=DiscreteActionEnv, max_episode_steps=10)
+        register("rlx2test/NaNReward-v0", entry_point=NaNRewardEnv, max_episode_steps=20)
 
 
 register_toy_envs()

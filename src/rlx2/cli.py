@@ -46,8 +46,12 @@ def condense_parse_error(text: str) -> str:
     return re.sub(r"^Error parsing [\w.]+: (?=--)", "", message)
 
 
-def parse(config_type: type, args: Sequence[str], prog: str) -> Any:
-    """Parse ``args`` into ``config_type``; errors (including ConfigError from validation) -> exit 2."""
+def parse_args(config_type: type, args: Sequence[str], prog: str = PROG) -> Any:
+    """Parse ``args`` into ``config_type``; every problem raises ConfigError with one line.
+
+    ``--help`` still prints the help text and exits 0. Used by the CLI and by ``rlx2 sweep``
+    (which validates every job of a grid before starting any).
+    """
     import tyro
 
     captured_err, captured_out = io.StringIO(), io.StringIO()
@@ -60,18 +64,30 @@ def parse(config_type: type, args: Sequence[str], prog: str) -> Any:
         if exc.code in (0, None):  # --help
             sys.stdout.write(captured_out.getvalue() + captured_err.getvalue())
             raise
-        fail(condense_parse_error(captured_err.getvalue() + captured_out.getvalue()))
-    except ConfigError as exc:  # raised by __post_init__ if tyro lets it through
+        raise ConfigError(
+            condense_parse_error(captured_err.getvalue() + captured_out.getvalue())
+        ) from None
+
+
+def parse(config_type: type, args: Sequence[str], prog: str) -> Any:
+    """parse_args for a subcommand: errors exit 2 with one line."""
+    try:
+        return parse_args(config_type, args, prog)
+    except ConfigError as exc:
         fail(str(exc))
 
 
 def _train(args: Sequence[str]) -> None:
-    from rlx2.config import TrainConfig
+    args = [part for a in args for part in (a.split("=", 1) if a.startswith("--resume=") else [a])]
+    if "--resume" in args:
+        summary = _resume(args)
+    else:
+        from rlx2.config import TrainConfig
 
-    config = parse(TrainConfig, args, f"{PROG} train")
-    from rlx2.train.loop import train
+        config = parse(TrainConfig, args, f"{PROG} train")
+        from rlx2.train.loop import train
 
-    summary = train(config)
+        summary = train(config)
     final = summary.get("final_return")
     print(
         f"completed: final_return={final:.2f} steps/s={summary['steps_per_second']:.1f} "
@@ -79,6 +95,21 @@ def _train(args: Sequence[str]) -> None:
         if final is not None
         else f"completed: no evaluation (total steps < --eval-every); steps/s={summary['steps_per_second']:.1f}"
     )
+
+
+def _resume(args: Sequence[str]) -> dict:
+    """``rlx2 train --resume RUN_DIR [--quiet]``: the run's own config.json gives every other option."""
+    rest = list(args)
+    rest.remove("--resume")
+    quiet = "--quiet" in rest
+    rest = [a for a in rest if a != "--quiet"]
+    if len(rest) != 1 or rest[0].startswith("-"):
+        fail(
+            "--resume takes exactly one RUN_DIR (and optionally --quiet); the run's config.json gives the rest"
+        )
+    from rlx2.train.loop import resume
+
+    return resume(rest[0], quiet=quiet or None)
 
 
 def _cost(args: Sequence[str]) -> None:
@@ -120,6 +151,18 @@ def _cost(args: Sequence[str]) -> None:
     print(json.dumps(report, indent=2))
 
 
+def _sweep(args: Sequence[str]) -> None:
+    from rlx2.experiments.sweep import cli_main
+
+    cli_main(args)
+
+
+def _report(args: Sequence[str]) -> None:
+    from rlx2.experiments.report import cli_main
+
+    cli_main(args)
+
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "train": (_train, "train one agent (TD3 or SAC) on a Gymnasium task and write a run directory"),
     "cost": (
@@ -148,10 +191,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = COMMANDS.get(argv[0])
     if command is None:
         fail(f"unknown command {argv[0]!r}; choose one of: {', '.join(COMMANDS)}")
+    from rlx2.errors import TrainingFailed
+
     try:
         command[0](argv[1:])
     except ConfigError as exc:
         fail(str(exc))
+    except TrainingFailed as exc:  # the run directory's summary.json records it too
+        fail(f"training failed: {exc}", code=1)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
 

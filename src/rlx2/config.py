@@ -8,6 +8,7 @@ option, which the CLI prints as one line with exit status 2.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -129,6 +130,8 @@ class RunConfig:
     """No progress bar: plain log lines at each evaluation only."""
     overwrite: bool = False
     """Delete an existing run in --run-dir and start again."""
+    resume: str | None = None
+    """Continue the interrupted run in this directory from its last checkpoint (no other options)."""
     device: str = "cpu"
     """torch device for the networks (cpu, cuda)."""
 
@@ -390,3 +393,23 @@ class CostConfig:
             value = getattr(self, name)
             if value is not None and not (0.0 <= value < 1.0):
                 raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Rebuild a TrainConfig from ``dataclasses.asdict`` output (config.json's "config")."""
+    nested = {
+        "run": RunConfig,
+        "agent": AgentConfig,
+        "td3": TD3Config,
+        "sac": SACConfig,
+        "sparse": SparseConfig,
+        "value": ValueConfig,
+    }
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    kwargs = {
+        key: (nested[key](**value) if key in nested else value) for key, value in data.items()
+    }
+    return TrainConfig(**kwargs)

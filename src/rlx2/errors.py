@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class RunDirError(ConfigError):
     """A run directory that cannot be used as asked (it already holds a run, it is missing...)."""
+
+
+class TrainingFailed(RuntimeError):
+    """Training stopped on a condition that makes continuing meaningless (e.g. non-finite losses)."""

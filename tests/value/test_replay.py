@@ -213,3 +213,20 @@ def test_batches_land_on_the_buffer_device():
         add_index(buffer, i)
     batch = buffer.sample(3, n=2)
     assert all(field.device.type == "cuda" for field in vars(batch).values())
+
+
+def test_truncate_newest_cuts_windows_at_the_resume_point():
+    from rlx2.value.targets import window_end_index
+
+    buffer = ReplayBuffer(obs_dim=1, act_dim=1, capacity=8, seed=0)
+    for i in range(5):
+        buffer.add([i], [0.0], 1.0, [i + 1], False, False, [0.0])
+    buffer.truncate_newest()
+    for i in range(5, 8):
+        buffer.add([i], [0.0], 1.0, [i + 1], False, False, [0.0])
+    batch = buffer.sample(256, n=3)
+    starts = batch.obs[:, 0].long()
+    last = window_end_index(batch.terminated, batch.truncated)
+    for start, m in zip(starts.tolist(), last.tolist(), strict=True):
+        assert start + m <= 4 or start >= 5  # no window uses transitions on both sides of index 4
+    assert ReplayBuffer(obs_dim=1, act_dim=1, capacity=2).truncate_newest() is None  # empty: no-op

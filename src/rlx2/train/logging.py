@@ -36,6 +36,10 @@ class ProgressReporter:
         self.live = self.console.is_terminal and not quiet
         self.started = time.perf_counter()
         self.latest_eval = "—"
+        self._last_eval = (
+            start_step,
+            self.started,
+        )  # ETA from the recent rate: warm-up steps are much faster
         self._bar: Progress | None = None
         self._task = None
 
@@ -80,7 +84,11 @@ class ProgressReporter:
             self._bar.update(self._task, completed=step, latest=self.latest_eval)
             return
         rate = self.steps_per_second(step)
-        eta = (self.total_steps - step) / rate if rate > 0 else float("nan")
+        now = time.perf_counter()
+        last_step, last_time = self._last_eval
+        recent = (step - last_step) / (now - last_time) if now > last_time else rate
+        self._last_eval = (step, now)
+        eta = (self.total_steps - step) / recent if recent > 0 else float("nan")
         self._line(
             f"step {step}/{self.total_steps} ({100.0 * step / self.total_steps:.1f}%) | {rate:.0f} steps/s "
             f"| eval return {self.latest_eval} | ETA {format_duration(eta) if eta == eta else '?'}"

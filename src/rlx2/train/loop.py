@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import platform
 import sys
 import time
@@ -19,18 +20,14 @@ import numpy as np
 import torch
 
 import rlx2
-from rlx2.config import TrainConfig
-from rlx2.errors import ConfigError
+from rlx2.config import TrainConfig, config_from_dict
+from rlx2.errors import RunDirError, TrainingFailed
 from rlx2.train import rundir
 from rlx2.train.builders import build_agent, build_value_learning, dense_weight_counts
 from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
 from rlx2.train.evaluate import evaluate, evaluation_seed
 from rlx2.train.logging import ProgressReporter, ScalarLogger
 from rlx2.train.sparsity_report import sparsity_scalars, sparsity_summary
-
-
-class TrainingFailed(RuntimeError):
-    """Training stopped on a condition that makes continuing meaningless (e.g. non-finite losses)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -73,55 +70,328 @@ def resolved_config(
     }
 
 
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    data = io.BytesIO()
-    torch.save(payload, data)
-    rundir.atomic_write_bytes(path, data.getvalue())
-
-
-def _check_finite(metrics: dict[str, float], step: int) -> None:
-    bad = [name for name, value in metrics.items() if not np.isfinite(value)]
+def _check_finite(metrics: dict[str, Any], step: int) -> None:
+    bad = [name for name, value in metrics.items() if not math.isfinite(float(value))]
     if bad:
-        raise TrainingFailed(f"non-finite {', '.join(bad)} at step {step}")
+        raise TrainingFailed(f"non-finite {', '.join(sorted(bad))} at step {step}")
 
 
 def train(config: TrainConfig, stream=None) -> dict[str, Any]:
-    """Run one training run described by ``config``; returns the summary (also in summary.json)."""
+    """Run one new training run described by ``config``; returns the summary (also in summary.json)."""
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
     run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
-    torch.set_num_threads(config.run.threads)
-    torch.manual_seed(config.run.seed)
-    np.random.seed(config.run.seed)
-    # Allocation and value-learning errors fail here, before the run directory exists.
-    agent, effective = build_agent(config, spec)
-    value_learning = build_value_learning(config, spec)
-    effective["value_learning"] = value_learning[3]
+    trainer = Trainer(config, spec, run_dir)  # allocation and value-learning errors fail here too
     rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
     rundir.atomic_write_json(
-        run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, effective)
+        run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, trainer.effective)
     )
-    status = {
-        "status": "running",
-        "env": config.env,
-        "algo": config.algo,
-        "method": config.sparse.method,
-        "seed": config.run.seed,
-        "total_steps": config.run.total_steps,
-    }
-    rundir.atomic_write_json(run_dir / rundir.SUMMARY, status)
+    return trainer.run(stream)
 
+
+def resume(run_dir: str | Path, stream=None, quiet: bool | None = None) -> dict[str, Any]:
+    """Continue an interrupted run in ``run_dir`` from its latest checkpoint (spec: issue #5).
+
+    The run's own config.json is used. Without a checkpoint the run starts again from step 0
+    in the same directory. Evaluations and TensorBoard events after the checkpoint are
+    discarded, so every evaluation step appears exactly once when the run completes.
+    """
+    run_dir = Path(run_dir)
+    status = rundir.run_status(run_dir)
+    if status is None:
+        raise RunDirError(f"--resume {run_dir}: no rlx2 run there")
+    if status == "completed":
+        raise RunDirError(f"--resume {run_dir}: the run already completed")
     try:
-        summary = _run(config, spec, run_dir, agent, value_learning[:3], stream)
-    except (KeyboardInterrupt, Exception) as exc:
-        reason = (
-            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        saved = rundir.read_json(run_dir / rundir.CONFIG)
+        config = config_from_dict(saved["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"--resume {run_dir}: unreadable config.json ({exc})") from None
+    run = dataclasses.replace(
+        config.run, run_dir=str(run_dir), quiet=config.run.quiet if quiet is None else quiet
+    )
+    config = dataclasses.replace(config, run=run)
+    trainer = Trainer(config, check_env(config.env), run_dir)
+    checkpoint = run_dir / rundir.CHECKPOINTS / LATEST
+    if checkpoint.exists():
+        try:
+            state = torch.load(checkpoint, map_location=trainer.agent.device, weights_only=False)
+        except (
+            Exception
+        ) as exc:  # a corrupt file cannot come from our atomic writes, but disks fail
+            raise RunDirError(
+                f"--resume {run_dir}: unreadable checkpoint {checkpoint.name} ({exc})"
+            ) from None
+        trainer.load_state_dict(state)
+    return trainer.run(stream)
+
+
+LATEST = "latest.pt"
+FINAL = "final.pt"
+
+
+class Trainer:
+    """The state of one run and the loop that advances it.
+
+    Everything needed to continue is in ``state_dict()``: networks, targets, masks,
+    optimisers, topology counters, replay data, dynamic-buffer state, RNG states, counters
+    and the evaluation history. The environment's physics state is not: a resumed run
+    starts a new episode (the cut one is marked truncated in the buffer).
+    """
+
+    def __init__(self, config: TrainConfig, spec: EnvSpec, run_dir: Path):
+        self.config, self.spec, self.run_dir = config, spec, run_dir
+        torch.set_num_threads(config.run.threads)
+        torch.manual_seed(config.run.seed)
+        np.random.seed(config.run.seed)
+        self.agent, self.effective = build_agent(config, spec)
+        self.buffer, self.nstep_schedule, self.capacity, value_settings = build_value_learning(
+            config, spec
         )
-        rundir.atomic_write_json(
-            run_dir / rundir.SUMMARY, {**status, "status": "failed", "reason": reason}
+        self.effective["value_learning"] = value_settings
+        self.distance_fn = (
+            policy_distance_fn(self.agent, self.capacity) if self.capacity is not None else None
         )
-        raise
-    rundir.atomic_write_json(run_dir / rundir.SUMMARY, summary)
-    return summary
+        self.step = 0
+        self.episodes = 0
+        self.resumes = 0
+        self.evaluations: list[dict[str, Any]] = []
+        self.buffer_checks: list[dict[str, Any]] = []
+        self.wall_time_before = 0.0  # seconds spent before the latest (re)start
+        self.eval_time = 0.0
+
+    # ----- checkpoint ---------------------------------------------------------------------
+    def state_dict(self, env_rng_state: dict) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "step": self.step,
+            "episodes": self.episodes,
+            "resumes": self.resumes,
+            "evaluations": list(self.evaluations),
+            "buffer_checks": list(self.buffer_checks),
+            "wall_time_s": self.wall_time_before + (time.perf_counter() - self._started),
+            "eval_time_s": self.eval_time,
+            "agent": self.agent.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "capacity": self.capacity.state_dict() if self.capacity is not None else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "action_space": env_rng_state,
+            },
+            "config": dataclasses.asdict(self.config),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.episodes = int(state["episodes"])
+        self.resumes = int(state["resumes"]) + 1
+        self.evaluations = list(state["evaluations"])
+        self.buffer_checks = list(state["buffer_checks"])
+        self.wall_time_before = float(state["wall_time_s"])
+        self.eval_time = float(state["eval_time_s"])
+        self.agent.load_state_dict(state["agent"])
+        self.buffer.load_state_dict(state["buffer"])
+        if self.capacity is not None:
+            self.capacity.load_state_dict(state["capacity"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        self._action_space_rng = state["rng"]["action_space"]
+        self.buffer.truncate_newest()  # the episode in progress at the checkpoint is cut here
+
+    def save_checkpoint(self, env, name: str) -> None:
+        data = io.BytesIO()
+        torch.save(self.state_dict(env.action_space.np_random.bit_generator.state), data)
+        # Write then rename: a crash mid-write never replaces the previous good checkpoint.
+        rundir.atomic_write_bytes(self.run_dir / rundir.CHECKPOINTS / name, data.getvalue())
+
+    # ----- the loop -----------------------------------------------------------------------
+    def run(self, stream=None) -> dict[str, Any]:
+        config = self.config
+        status = {
+            "status": "running",
+            "env": config.env,
+            "algo": config.algo,
+            "method": config.sparse.method,
+            "seed": config.run.seed,
+            "total_steps": config.run.total_steps,
+            "step": self.step,
+        }
+        rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, status)
+        rundir.write_evaluations(self.run_dir, self.evaluations)  # drops rows after the checkpoint
+        try:
+            summary = self._loop(stream)
+        except (KeyboardInterrupt, Exception) as exc:
+            reason = (
+                "interrupted"
+                if isinstance(exc, KeyboardInterrupt)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            failed = {**status, "status": "failed", "reason": reason, "step": self.step}
+            rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, failed)
+            raise
+        rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, summary)
+        return summary
+
+    def _loop(self, stream) -> dict[str, Any]:
+        config, run, agent, buffer = self.config, self.config.run, self.agent, self.buffer
+        seed = run.seed
+        self._started = time.perf_counter()
+        env, eval_env = make_env(config.env), make_env(config.env)
+        describe_env(eval_env, config.env)
+        env.action_space.seed(seed)
+        if self.resumes:
+            env.action_space.np_random.bit_generator.state = self._action_space_rng
+        # A resumed run starts a new episode with a seed of its own (the physics state is not saved).
+        obs, _ = env.reset(seed=seed + 1_000_003 * self.resumes)
+        # TensorBoard: drop events written after the checkpoint so curves have no duplicates.
+        logger = ScalarLogger(
+            self.run_dir / rundir.TENSORBOARD, purge_step=self.step + 1 if self.resumes else None
+        )
+        episode_return, episode_length = 0.0, 0
+        label = f"{config.env} {config.algo} {config.sparse.method} s{seed}"
+        with ProgressReporter(run.total_steps, self.step, run.quiet, label, stream) as progress:
+            if self.resumes:
+                progress.message(f"resumed at step {self.step} (resume #{self.resumes})")
+            while self.step < run.total_steps:
+                self.step += 1
+                step = self.step
+                if step <= run.learning_starts:
+                    action = env.action_space.sample()
+                    behaviour = (
+                        action  # spec §6: during warm-up the random action is the behaviour action
+                    )
+                else:
+                    action, behaviour = agent.act(obs)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                buffer.add(
+                    obs,
+                    action,
+                    float(reward),
+                    next_obs,
+                    bool(terminated),
+                    bool(truncated),
+                    behaviour,
+                )
+                episode_return += float(reward)
+                episode_length += 1
+                if terminated or truncated:
+                    self.episodes += 1
+                    logger.scalars(
+                        {
+                            "train/episode_return": episode_return,
+                            "train/episode_length": episode_length,
+                        },
+                        step,
+                    )
+                    obs, _ = env.reset()
+                    episode_return, episode_length = 0.0, 0
+                else:
+                    obs = next_obs
+
+                if step > run.learning_starts:
+                    self._update(step, progress, logger)
+                if step % run.eval_every == 0:
+                    self._evaluate(step, eval_env, progress, logger)
+                if (
+                    run.checkpoint_every
+                    and step % run.checkpoint_every == 0
+                    and step < run.total_steps
+                ):
+                    self.save_checkpoint(env, LATEST)
+                progress.step(step)
+
+        wall_time = self.wall_time_before + (time.perf_counter() - self._started)
+        self.save_checkpoint(env, FINAL)
+        (self.run_dir / rundir.CHECKPOINTS / LATEST).unlink(
+            missing_ok=True
+        )  # final.pt supersedes it
+        logger.close()
+        env.close()
+        eval_env.close()
+        return self._summary(wall_time)
+
+    def _update(self, step: int, progress: ProgressReporter, logger: ScalarLogger) -> None:
+        config, agent = self.config, self.agent
+        nstep = self.nstep_schedule.n_at(agent.updates)  # 1 until the delay has passed (spec §5)
+        metrics = agent.update(self.buffer.sample(config.agent.batch_size, nstep))
+        # Stop on divergence at once rather than train on garbage (a float() per loss: ~1 µs).
+        _check_finite({k: v for k, v in metrics.items() if k.startswith("loss/")}, step)
+        if self.capacity is not None:
+            check = self.capacity.maybe_shrink(step, self.buffer, self.distance_fn)
+            if check is not None:
+                self.buffer_checks.append(dataclasses.asdict(check))
+                logger.scalars(
+                    {
+                        "buffer/policy_distance": check.distance,
+                        "buffer/size_after_check": check.size_after,
+                    },
+                    step,
+                )
+        if step % config.run.log_every == 0:
+            values = {name: float(value) for name, value in metrics.items()}
+            values["train/nstep"] = nstep
+            values["train/steps_per_second"] = progress.steps_per_second(step)
+            values["buffer/size"] = len(self.buffer)
+            values.update(sparsity_scalars(agent))
+            logger.scalars(values, step)
+
+    def _evaluate(
+        self, step: int, eval_env, progress: ProgressReporter, logger: ScalarLogger
+    ) -> None:
+        run = self.config.run
+        started = time.perf_counter()
+        returns = evaluate(
+            self.agent.act_deterministic, eval_env, run.eval_episodes, evaluation_seed(run.seed)
+        )
+        self.eval_time += time.perf_counter() - started
+        row = {
+            "step": step,
+            "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()),
+            "return_min": float(returns.min()),
+            "return_max": float(returns.max()),
+            "episodes": len(returns),
+            "wall_time_s": round(self.wall_time_before + time.perf_counter() - self._started, 3),
+        }
+        self.evaluations.append(row)
+        rundir.write_evaluations(self.run_dir, self.evaluations)
+        logger.scalars(
+            {"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]}, step
+        )
+        progress.evaluation(step, row["return_mean"], row["return_std"])
+
+    def _summary(self, wall_time: float) -> dict[str, Any]:
+        config, run, agent = self.config, self.config.run, self.agent
+        returns = [row["return_mean"] for row in self.evaluations]
+        final_nstep = self.nstep_schedule.n_at(max(agent.updates - 1, 0))
+        checks = self.buffer_checks
+        return {
+            "status": "completed",
+            "env": config.env,
+            "algo": config.algo,
+            "method": config.sparse.method,
+            "seed": run.seed,
+            "final_return": rundir.final_score(returns) if returns else None,
+            "last_return": returns[-1] if returns else None,
+            "num_evaluations": len(self.evaluations),
+            "total_steps": run.total_steps,
+            "episodes": self.episodes,
+            "resumes": self.resumes,
+            "wall_time_s": round(wall_time, 3),
+            "eval_time_s": round(self.eval_time, 3),
+            "steps_per_second": run.total_steps / wall_time,
+            "train_steps_per_second": run.total_steps / max(wall_time - self.eval_time, 1e-9),
+            **sparsity_summary(
+                agent, config.algo, dense_weight_counts(config, self.spec), nstep=final_nstep
+            ),
+            "value_learning": {
+                "final_nstep": final_nstep,
+                "buffer_size": len(self.buffer),
+                "buffer_checks": len(checks),
+                "buffer_shrinks": sum(1 for c in checks if c["size_after"] < c["size_before"]),
+                "last_policy_distance": checks[-1]["distance"] if checks else None,
+            },
+        }
 
 
 def policy_distance_fn(agent, capacity):
@@ -136,141 +406,4 @@ def policy_distance_fn(agent, capacity):
     return distance
 
 
-def _run(
-    config: TrainConfig, spec: EnvSpec, run_dir: Path, agent, value_learning, stream
-) -> dict[str, Any]:
-    run, seed = config.run, config.run.seed
-    buffer, nstep_schedule, capacity = value_learning
-    distance_fn = policy_distance_fn(agent, capacity) if capacity is not None else None
-    buffer_checks: list[dict[str, Any]] = []
-    env = make_env(config.env)
-    eval_env = make_env(config.env)
-    describe_env(eval_env, config.env)
-    env.action_space.seed(seed)
-    logger = ScalarLogger(run_dir / rundir.TENSORBOARD)
-    evaluations: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    eval_time = 0.0
-
-    obs, _ = env.reset(seed=seed)
-    episode_return, episode_length, episodes = 0.0, 0, 0
-    label = f"{config.env} {config.algo} s{seed}"
-    with ProgressReporter(run.total_steps, 0, run.quiet, label, stream) as progress:
-        for step in range(1, run.total_steps + 1):
-            if step <= run.learning_starts:
-                action = env.action_space.sample()
-                behaviour = (
-                    action  # spec §6: during warm-up the random action is the behaviour action
-                )
-            else:
-                action, behaviour = agent.act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            buffer.add(
-                obs, action, float(reward), next_obs, bool(terminated), bool(truncated), behaviour
-            )
-            episode_return += float(reward)
-            episode_length += 1
-            if terminated or truncated:
-                episodes += 1
-                logger.scalars(
-                    {
-                        "train/episode_return": episode_return,
-                        "train/episode_length": episode_length,
-                    },
-                    step,
-                )
-                obs, _ = env.reset()
-                episode_return, episode_length = 0.0, 0
-            else:
-                obs = next_obs
-
-            if step > run.learning_starts:
-                nstep = nstep_schedule.n_at(agent.updates)  # 1 until the delay has passed (spec §5)
-                metrics = agent.update(buffer.sample(config.agent.batch_size, nstep))
-                if capacity is not None:
-                    check = capacity.maybe_shrink(step, buffer, distance_fn)
-                    if check is not None:
-                        buffer_checks.append(dataclasses.asdict(check))
-                        logger.scalars(
-                            {
-                                "buffer/policy_distance": check.distance,
-                                "buffer/size_after_check": check.size_after,
-                            },
-                            step,
-                        )
-                if step % run.log_every == 0:
-                    values = {name: float(value) for name, value in metrics.items()}
-                    values["train/nstep"] = nstep
-                    _check_finite(values, step)
-                    values["train/steps_per_second"] = progress.steps_per_second(step)
-                    values["buffer/size"] = len(buffer)
-                    values.update(sparsity_scalars(agent))
-                    logger.scalars(values, step)
-
-            if step % run.eval_every == 0:
-                eval_started = time.perf_counter()
-                returns = evaluate(
-                    agent.act_deterministic, eval_env, run.eval_episodes, evaluation_seed(seed)
-                )
-                eval_time += time.perf_counter() - eval_started
-                row = {
-                    "step": step,
-                    "return_mean": float(returns.mean()),
-                    "return_std": float(returns.std()),
-                    "return_min": float(returns.min()),
-                    "return_max": float(returns.max()),
-                    "episodes": len(returns),
-                    "wall_time_s": round(time.perf_counter() - started, 3),
-                }
-                evaluations.append(row)
-                rundir.write_evaluations(run_dir, evaluations)
-                logger.scalars(
-                    {"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]},
-                    step,
-                )
-                progress.evaluation(step, row["return_mean"], row["return_std"])
-            progress.step(step)
-
-    wall_time = time.perf_counter() - started
-    _save_checkpoint(
-        run_dir / rundir.CHECKPOINTS / "final.pt",
-        {
-            "agent": agent.state_dict(),
-            "step": run.total_steps,
-            "config": dataclasses.asdict(config),
-        },
-    )
-    logger.close()
-    env.close()
-    eval_env.close()
-    returns_history = [row["return_mean"] for row in evaluations]
-    final_nstep = nstep_schedule.n_at(max(agent.updates - 1, 0))
-    return {
-        "status": "completed",
-        "env": config.env,
-        "algo": config.algo,
-        "seed": seed,
-        "final_return": rundir.final_score(returns_history) if returns_history else None,
-        "last_return": returns_history[-1] if returns_history else None,
-        "num_evaluations": len(evaluations),
-        "total_steps": run.total_steps,
-        "episodes": episodes,
-        "wall_time_s": round(wall_time, 3),
-        "eval_time_s": round(eval_time, 3),
-        "steps_per_second": run.total_steps / wall_time,
-        "train_steps_per_second": run.total_steps / max(wall_time - eval_time, 1e-9),
-        "method": config.sparse.method,
-        **sparsity_summary(
-            agent, config.algo, dense_weight_counts(config, spec), nstep=final_nstep
-        ),
-        "value_learning": {
-            "final_nstep": final_nstep,
-            "buffer_size": len(buffer),
-            "buffer_checks": len(buffer_checks),
-            "buffer_shrinks": sum(1 for c in buffer_checks if c["size_after"] < c["size_before"]),
-            "last_policy_distance": buffer_checks[-1]["distance"] if buffer_checks else None,
-        },
-    }
-
-
-__all__ = ["train", "TrainingFailed", "ConfigError"]
+__all__ = ["train", "resume", "Trainer", "TrainingFailed"]

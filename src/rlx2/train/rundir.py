@@ -84,6 +84,17 @@ def holds_run(path: Path) -> bool:
     return (path / CONFIG).exists() or (path / SUMMARY).exists()
 
 
+def run_status(path: Path) -> str | None:
+    """ "completed", "running" (in progress, or killed without a word), "failed", or None (no run)."""
+    path = Path(path)
+    if not holds_run(path):
+        return None
+    try:
+        return str(read_json(path / SUMMARY).get("status", "running"))
+    except (OSError, ValueError):
+        return "running"  # config.json written, summary not yet: a run that just started
+
+
 def prepare_new_run_dir(path: Path, overwrite: bool) -> None:
     """Make ``path`` ready for a new run, refusing to replace anything not asked for."""
     if path.exists() and not path.is_dir():

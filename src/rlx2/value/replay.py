@@ -121,6 +121,15 @@ class ReplayBuffer:
             raise ConfigError(f"{name} must have {dim} entries, got shape {np.shape(value)}")
         return array
 
+    def truncate_newest(self) -> None:
+        """Mark the newest stored transition as truncated (no-op when empty).
+
+        Used when training resumes from a checkpoint: the episode in progress was cut off and
+        a new one starts, so n-step windows must not run from one into the other (spec §5).
+        """
+        if self._size:
+            self._truncated[(self._total_added - 1) % self.capacity] = 1.0
+
     def drop_oldest(self, count: int) -> None:
         """Forget the oldest ``count`` transitions (dynamic capacity, spec §6).
 
