@@ -1,0 +1,1149 @@
+"""``rlx2 report``: group finished runs, compute final-score statistics, write tables and plots.
+
+Runs are grouped by (algorithm, task, method label, actor sparsity, critic sparsity). Per
+group: final score mean ± std over seeds, IQM with a stratified-bootstrap CI (rliable's
+protocol, ``stats.py``), % of the dense final score of the same algorithm and task (spec §8),
+size/FLOPs ratios and steps/s. Unfinished, failed and evaluation-less runs are listed apart
+and never enter the statistics. Inputs that do not fit together raise ``ConfigError`` naming
+the directory and the reason (the CLI prints it as one line, exit 2).
+
+Outputs (every file written atomically): ``report.md``, ``results.csv`` (one row per group),
+``runs.csv`` (one row per run, with its status), ``curves_<algo>_<env>.png`` and
+``sparsity_<algo>_<env>.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+
+import numpy as np
+import tyro
+
+from rlx2.errors import ConfigError
+from rlx2.experiments import stats
+from rlx2.train import rundir
+
+REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
+PLOT_PREFIXES = ("curves_", "sparsity_")
+STATUSES = ("completed", "running", "failed")
+METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
+# Settings that may differ between the seeds of one group without changing the experiment.
+IGNORED_SETTINGS = (
+    "run.seed",
+    "run.run_dir",
+    "run.quiet",
+    "run.overwrite",
+    "run.threads",
+    "run.log_every",
+    "run.checkpoint_every",
+    "run.device",
+)
+# Settings that define "the same protocol" for a sparse group and its dense reference (§8).
+PROTOCOL_PREFIXES = ("env", "algo", "run.", "agent.", "td3.", "sac.")
+RATIO_FIELDS = (
+    "model_size_ratio",
+    "compression_ratio",
+    "train_flops_ratio",
+    "inference_flops_ratio",
+)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``rlx2 report``: statistics, tables and plots over finished training runs."""
+
+    runs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUNS...")]
+    """Run directories, or directories searched recursively for run directories (holding config.json)."""
+    out: str
+    """Directory to write report.md, results.csv, runs.csv and the PNG plots into."""
+    overwrite: bool = False
+    """Replace the report files of a non-empty --out directory (other files there are left alone)."""
+    last: int = 30
+    """Evaluations averaged into a run's final score (spec §8: the last 30)."""
+    bootstrap_reps: int = 2000
+    """Bootstrap replicates per CI and curve band (rliable's default is 50 000; with 2000 a bound's Monte-Carlo error is ~2-3 % of the CI width)."""
+    confidence: float = 0.95
+    """Coverage of the confidence intervals, in (0, 1)."""
+    seed: int = 0
+    """Seed of the bootstrap resampling (the same seed gives the same intervals)."""
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ConfigError("give at least one run directory (or a directory holding runs)")
+        if not self.out:
+            raise ConfigError("--out must name a directory")
+        if self.last < 1:
+            raise ConfigError(f"--last must be >= 1, got {self.last}")
+        if self.bootstrap_reps < 1:
+            raise ConfigError(f"--bootstrap-reps must be >= 1, got {self.bootstrap_reps}")
+        if not 0.0 < self.confidence < 1.0:
+            raise ConfigError(f"--confidence must be in (0, 1), got {self.confidence}")
+
+
+# ----------------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory as read from disk. ``final_score`` is None unless it is usable."""
+
+    path: Path
+    status: str
+    """completed, running or failed (summary.json; running when there is none yet)."""
+    reason: str | None
+    """Why the run is excluded from the statistics (None when included)."""
+    algo: str
+    env: str
+    method: str
+    topology: str | None
+    rlx2_value_learning: bool
+    nstep: int | None
+    dynamic_buffer: bool | None
+    actor_sparsity: float | None
+    critic_sparsity: float | None
+    seed: int | None
+    total_steps: int | None
+    steps: tuple[float, ...]
+    returns: tuple[float, ...]
+    final_score: float | None
+    summary: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """config.json's options flattened to dotted keys (``agent.hidden``), for protocol checks."""
+    label: str = ""
+    """Method label: method, "+" for RLx2 value learning added to another method (Table 3)."""
+
+    @property
+    def included(self) -> bool:
+        return self.final_score is not None
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self.steps[-1]) if self.steps else None
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _holds_run(path: Path) -> bool:
+    return (path / rundir.CONFIG).is_file() or (path / rundir.SUMMARY).is_file()
+
+
+def find_run_dirs(paths: Sequence[str]) -> list[Path]:
+    """Run directories among ``paths``: each is a run directory or is searched recursively."""
+    found: dict[Path, Path] = {}  # resolved -> as found, so a run given twice counts once
+    for given in paths:
+        root = Path(given)
+        if not root.exists():
+            raise ConfigError(f"{given}: no such directory")
+        if not root.is_dir():
+            raise ConfigError(
+                f"{given} is not a directory (give run directories or folders of runs)"
+            )
+        if _holds_run(root):
+            found.setdefault(root.resolve(), root)
+            continue
+        for dirpath, dirnames, _ in os.walk(root):
+            here = Path(dirpath)
+            if _holds_run(here):
+                found.setdefault(here.resolve(), here)
+                dirnames[:] = []  # a run's checkpoints/ and tb/ hold no runs
+            else:
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    if not found:
+        raise ConfigError(
+            f"no run directories (holding config.json) found under {', '.join(paths)}"
+        )
+    return sorted(found.values(), key=str)
+
+
+def _read_json_file(path: Path, name: str) -> Any:
+    try:
+        return rundir.read_json(path / name)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"run directory {path}: {name} is unreadable ({reason})") from None
+
+
+def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
+    """evaluations.csv checked column by column; [] when there is no file yet."""
+    file = path / rundir.EVALUATIONS
+    if not file.exists():
+        return []
+    try:
+        with open(file, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in rundir.EVALUATION_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError(
+                    f"run directory {path}: {rundir.EVALUATIONS} lacks column(s) {', '.join(missing)}"
+                )
+            rows = []
+            for number, row in enumerate(reader, start=2):
+                try:
+                    rows.append({c: float(row[c]) for c in rundir.EVALUATION_COLUMNS})
+                except (TypeError, ValueError):
+                    raise ConfigError(
+                        f"run directory {path}: {rundir.EVALUATIONS} line {number} is not numeric"
+                    ) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(
+            f"run directory {path}: {rundir.EVALUATIONS} is unreadable ({exc})"
+        ) from None
+    for number, row in enumerate(rows, start=2):
+        if not (math.isfinite(row["return_mean"]) and math.isfinite(row["step"])):
+            raise ConfigError(
+                f"run directory {path}: {rundir.EVALUATIONS} line {number} has a non-finite step or return_mean"
+            )
+    steps = [row["step"] for row in rows]
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        raise ConfigError(f"run directory {path}: {rundir.EVALUATIONS} steps are not increasing")
+    return rows
+
+
+def load_run(path: Path, last: int = 30) -> Run:
+    """Read and cross-check one run directory. Raises ConfigError naming it and the problem."""
+
+    def bad(reason: str) -> ConfigError:
+        return ConfigError(f"run directory {path}: {reason}")
+
+    if not (path / rundir.CONFIG).is_file():
+        raise bad(f"{rundir.SUMMARY} without {rundir.CONFIG}")
+    document = _read_json_file(path, rundir.CONFIG)
+    options = document.get("config") if isinstance(document, dict) else None
+    try:
+        env, algo = str(options["env"]), str(options["algo"])
+        method = str(options["sparse"]["method"])
+        seed = options["run"].get("seed")
+        total_steps = options["run"].get("total_steps")
+    except (KeyError, TypeError, AttributeError):
+        raise bad(
+            f"{rundir.CONFIG} lacks config.env/algo/sparse.method/run (not written by rlx2 train?)"
+        ) from None
+    effective = document.get("effective") or {}
+    value = effective.get("value_learning") or {}
+    rlx2_value_learning = bool(
+        value.get(
+            "rlx2_value_learning",
+            method == "rlx2" or options.get("value", {}).get("value_learning") == "rlx2",
+        )
+    )
+    if method == "dense":
+        actor = critic = None
+    else:
+        actor = effective.get("actor_sparsity", options["sparse"].get("actor_sparsity"))
+        critic = effective.get("critic_sparsity", options["sparse"].get("critic_sparsity"))
+        if actor is None or critic is None:
+            raise bad(f"{rundir.CONFIG} gives no actor/critic sparsity for method {method}")
+        actor, critic = round(float(actor), 6), round(float(critic), 6)
+
+    if (path / rundir.SUMMARY).exists():
+        summary = _read_json_file(path, rundir.SUMMARY)
+        if not isinstance(summary, dict):
+            raise bad(f"{rundir.SUMMARY} is not a JSON object")
+    else:
+        summary = {"status": "running"}  # config.json written, summary not yet
+    status = summary.get("status", "running")
+    if status not in STATUSES:
+        raise bad(f"{rundir.SUMMARY} has unknown status {status!r}")
+    for name, expected in (("env", env), ("algo", algo), ("method", method), ("seed", seed)):
+        if name in summary and summary[name] != expected:
+            raise bad(
+                f"{rundir.SUMMARY} says {name} {summary[name]!r} but {rundir.CONFIG} says {expected!r}"
+            )
+
+    rows = _read_evaluation_rows(path)
+    steps = tuple(row["step"] for row in rows)
+    returns = tuple(row["return_mean"] for row in rows)
+    reason: str | None = None
+    score: float | None = None
+    if status == "completed":
+        if "final_return" not in summary:
+            raise bad(f"completed {rundir.SUMMARY} lacks final_return")
+        if summary.get("total_steps") not in (None, total_steps):
+            raise bad(
+                f"{rundir.SUMMARY} says total_steps {summary['total_steps']} but {rundir.CONFIG} says {total_steps}"
+            )
+        if not rows and summary["final_return"] is not None:
+            state = "empty" if (path / rundir.EVALUATIONS).exists() else "missing"
+            raise bad(
+                f"completed {rundir.SUMMARY} has a final_return but {rundir.EVALUATIONS} is {state}"
+            )
+        expected_rows = summary.get("num_evaluations")
+        if expected_rows is not None and expected_rows != len(rows):
+            raise bad(
+                f"{rundir.SUMMARY} reports {expected_rows} evaluations but {rundir.EVALUATIONS} has {len(rows)}"
+            )
+        if not rows:
+            reason = "completed without any evaluation (total steps < evaluation interval)"
+        else:
+            score = rundir.final_score(list(returns), last)
+            recorded = summary["final_return"]
+            if last == 30 and (
+                recorded is None or not math.isclose(score, recorded, rel_tol=1e-9, abs_tol=1e-9)
+            ):
+                raise bad(
+                    f"final score {score!r} from {rundir.EVALUATIONS} does not match "
+                    f"{rundir.SUMMARY} final_return {recorded!r}"
+                )
+    else:
+        reason = str(
+            summary.get("reason")
+            or (
+                "unfinished (still running, or stopped without writing a status)"
+                if status == "running"
+                else "no reason recorded"
+            )
+        )
+
+    settings = {k: v for k, v in _flatten(options).items() if k not in IGNORED_SETTINGS}
+    return Run(
+        path=path,
+        status=status,
+        reason=reason,
+        algo=algo,
+        env=env,
+        method=method,
+        topology=effective.get("topology"),
+        rlx2_value_learning=rlx2_value_learning,
+        nstep=value.get("nstep"),
+        dynamic_buffer=value.get("dynamic_buffer"),
+        actor_sparsity=actor,
+        critic_sparsity=critic,
+        seed=seed,
+        total_steps=total_steps,
+        steps=steps,
+        returns=returns,
+        final_score=score,
+        summary=summary,
+        settings=settings,
+    )
+
+
+def base_label(run: Run) -> str:
+    """Method name; "+" when RLx2 value learning was added to another method (paper Table 3)."""
+    from rlx2.presets import METHODS
+
+    label = run.method
+    default_topology = METHODS[run.method].topology if run.method in METHODS else None
+    if run.topology and default_topology and run.topology != default_topology:
+        label += f"[{run.topology}]"  # e.g. --method ss --topology rigl: not plain ss
+    if run.rlx2_value_learning and run.method != "rlx2":
+        label += "+"
+    if run.method == "rlx2" and not run.rlx2_value_learning:
+        label += "-novl"  # RLx2's topology without its value learning
+    return label
+
+
+def assign_labels(runs: Sequence[Run]) -> list[Run]:
+    """Give every run its method label.
+
+    When one (algorithm, label) holds runs with different value-learning settings (n-step
+    ablations, buffer on/off), each gets " n=K" (and " dynbuf"/" fixbuf") so they are never
+    pooled into one group.
+    """
+    bases = [base_label(run) for run in runs]
+    variants: dict[tuple[str, str], set[tuple[Any, Any]]] = {}
+    for run, base in zip(runs, bases, strict=True):
+        variants.setdefault((run.algo, base), set()).add((run.nstep, run.dynamic_buffer))
+    labelled = []
+    for run, base in zip(runs, bases, strict=True):
+        seen = variants[(run.algo, base)]
+        label = base
+        if len({n for n, _ in seen}) > 1:
+            label += f" n={run.nstep}"
+        if len({d for _, d in seen}) > 1:
+            label += " dynbuf" if run.dynamic_buffer else " fixbuf"
+        labelled.append(replace(run, label=label))
+    return labelled
+
+
+# --------------------------------------------------------------------------------- groups
+
+
+class GroupKey(NamedTuple):
+    algo: str
+    env: str
+    label: str
+    actor_sparsity: float | None
+    critic_sparsity: float | None
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    method = re.split(r"[\[+\- ]", label, maxsplit=1)[0]
+    rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+    return rank, label
+
+
+def _key_order(key: GroupKey) -> tuple[Any, ...]:
+    return (
+        key.algo,
+        key.env,
+        _label_order(key.label),
+        -1.0 if key.actor_sparsity is None else key.actor_sparsity,
+        -1.0 if key.critic_sparsity is None else key.critic_sparsity,
+    )
+
+
+def group_runs(runs: Iterable[Run]) -> dict[GroupKey, list[Run]]:
+    """Included runs by group key, groups sorted (algo, env, paper method order, sparsity)."""
+    groups: dict[GroupKey, list[Run]] = {}
+    for run in runs:
+        if run.included:
+            key = GroupKey(run.algo, run.env, run.label, run.actor_sparsity, run.critic_sparsity)
+            groups.setdefault(key, []).append(run)
+    return {
+        key: sorted(groups[key], key=lambda r: (r.seed is None, r.seed, str(r.path)))
+        for key in sorted(groups, key=_key_order)
+    }
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """Statistics of one group; scores are final scores (mean of the last evaluations)."""
+
+    key: GroupKey
+    method: str
+    rlx2_value_learning: bool
+    run_dirs: tuple[str, ...]
+    seeds: tuple[int | None, ...]
+    scores: tuple[float, ...]
+    mean: float
+    std: float
+    iqm: float
+    ci_low: float
+    ci_high: float
+    dense_mean: float | None = None
+    dense_iqm: float | None = None
+    pct_of_dense: float | None = None
+    pct_of_dense_iqm: float | None = None
+    ratios: Mapping[str, float | None] = field(default_factory=dict)
+    measured_actor_sparsity: float | None = None
+    measured_critic_sparsity: float | None = None
+    steps_per_second: float | None = None
+    total_steps: int | None = None
+    min_evaluations: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.scores)
+
+    @property
+    def single_seed(self) -> bool:
+        """True when the CI is just the single score (no spread can be estimated)."""
+        return len(self.scores) < 2
+
+
+def _mean_of(runs: Sequence[Run], name: str) -> float | None:
+    values = [run.summary.get(name) for run in runs]
+    if any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+        return None
+    return float(np.mean(values))
+
+
+def _common_settings(runs: Sequence[Run]) -> dict[str, Any]:
+    first = runs[0].settings
+    return {k: v for k, v in first.items() if all(r.settings.get(k, None) == v for r in runs)}
+
+
+def _differing_settings(runs: Sequence[Run]) -> list[str]:
+    keys = set().union(*(run.settings.keys() for run in runs))
+    return sorted(k for k in keys if len({repr(run.settings.get(k)) for run in runs}) > 1)
+
+
+def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) -> GroupResult:
+    """Mean ± std, IQM and its stratified-bootstrap CI of one group's final scores."""
+    final_scores = [run.final_score for run in runs]
+    scores = np.array(final_scores, dtype=np.float64)[:, None]  # [num_seeds, num_tasks = 1]
+    mean, std = stats.mean_std(scores[:, 0])
+    iqm = float(stats.iqm(scores))
+    if len(runs) >= 2:
+        ci_low, ci_high = stats.stratified_bootstrap_ci(
+            scores, stats.iqm, config.bootstrap_reps, config.confidence, config.seed
+        )
+    else:
+        ci_low = ci_high = iqm
+    notes = []
+    if len(runs) < 2:
+        notes.append("1 seed: no spread, CI is the single score")
+    seeds = [run.seed for run in runs]
+    repeated = sorted({s for s in seeds if s is not None and seeds.count(s) > 1})
+    if repeated:
+        notes.append(f"seed(s) {', '.join(map(str, repeated))} appear more than once")
+    min_evaluations = min(len(run.returns) for run in runs)
+    if min_evaluations < config.last:
+        notes.append(
+            f"a run has only {min_evaluations} evaluations (< {config.last}): its final score averages all of them"
+        )
+    differing = _differing_settings(runs)
+    if differing:
+        notes.append(f"settings differ between seeds: {', '.join(differing)}")
+    total_steps = {run.total_steps for run in runs}
+    return GroupResult(
+        key=key,
+        method=runs[0].method,
+        rlx2_value_learning=runs[0].rlx2_value_learning,
+        run_dirs=tuple(str(run.path) for run in runs),
+        seeds=tuple(seeds),
+        scores=tuple(float(s) for s in scores[:, 0]),
+        mean=mean,
+        std=std,
+        iqm=iqm,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        ratios={name: _mean_of(runs, name) for name in RATIO_FIELDS},
+        measured_actor_sparsity=_mean_of(runs, "actor_sparsity"),
+        measured_critic_sparsity=_mean_of(runs, "critic_sparsity"),
+        steps_per_second=_mean_of(runs, "steps_per_second"),
+        total_steps=total_steps.pop() if len(total_steps) == 1 else None,
+        min_evaluations=min_evaluations,
+        notes=tuple(notes),
+    )
+
+
+def _dense_reference(results: Sequence[GroupResult], algo: str, env: str) -> GroupResult | None:
+    candidates = [
+        g
+        for g in results
+        if g.key.algo == algo
+        and g.key.env == env
+        and g.method == "dense"
+        and not g.rlx2_value_learning
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
+    plain = [g for g in candidates if g.key.label == "dense"]
+    return plain[0] if len(plain) == 1 else None
+
+
+def add_dense_reference(
+    results: Sequence[GroupResult], groups: Mapping[GroupKey, Sequence[Run]]
+) -> list[GroupResult]:
+    """Fill % of dense: group mean (and IQM) / dense mean (IQM) of the same algo and task × 100."""
+    completed = []
+    for result in results:
+        dense = _dense_reference(results, result.key.algo, result.key.env)
+        if dense is None:
+            completed.append(result)
+            continue
+        notes = list(result.notes)
+        if dense.mean <= 0:
+            notes.append(f"dense final score {dense.mean:.4g} <= 0: % of dense undefined")
+        mine, theirs = _common_settings(groups[result.key]), _common_settings(groups[dense.key])
+        differ = sorted(
+            k
+            for k in set(mine) | set(theirs)
+            if k.startswith(PROTOCOL_PREFIXES) and mine.get(k) != theirs.get(k)
+        )
+        if differ and dense is not result:
+            notes.append(f"dense reference differs in {', '.join(differ)}")
+        completed.append(
+            replace(
+                result,
+                dense_mean=dense.mean,
+                dense_iqm=dense.iqm,
+                pct_of_dense=stats.percent_of(result.mean, dense.mean),
+                pct_of_dense_iqm=stats.percent_of(result.iqm, dense.iqm),
+                notes=tuple(notes),
+            )
+        )
+    return completed
+
+
+# ------------------------------------------------------------------------ paper-style tables
+
+
+def column_names(results: Sequence[GroupResult]) -> dict[GroupKey, str]:
+    """Table column of each group: its label, plus "actor/critic" sparsities when that label
+    ran at several sparsity settings on some task of the same algorithm."""
+    settings: dict[tuple[str, str, str], set[tuple[Any, Any]]] = {}
+    for g in results:
+        settings.setdefault((g.key.algo, g.key.env, g.key.label), set()).add(
+            (g.key.actor_sparsity, g.key.critic_sparsity)
+        )
+    several = {(algo, label) for (algo, _, label), s in settings.items() if len(s) > 1}
+    return {
+        g.key: (
+            f"{g.key.label} {g.key.actor_sparsity:g}/{g.key.critic_sparsity:g}"
+            if (g.key.algo, g.key.label) in several and g.key.actor_sparsity is not None
+            else g.key.label
+        )
+        for g in results
+    }
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """Table 2 layout for one algorithm: rows tasks, columns methods."""
+
+    algo: str
+    tasks: tuple[str, ...]
+    columns: tuple[str, ...]
+    score: Mapping[tuple[str, str], GroupResult]
+    """(task, column) -> group."""
+    average_pct: Mapping[str, float | None]
+    """column -> mean over tasks of % of dense (None unless every task has it); ≥ 2 tasks."""
+    aggregate: Mapping[str, tuple[float, float, float] | None]
+    """column -> IQM of per-run % of dense over all tasks with its stratified-bootstrap CI."""
+    aggregate_notes: Mapping[str, str]
+
+    @property
+    def sparse_columns(self) -> tuple[str, ...]:
+        """Columns of methods other than dense (the % of dense table)."""
+        dense = {column for (_, column), g in self.score.items() if g.method == "dense"}
+        return tuple(c for c in self.columns if c not in dense)
+
+
+def paper_tables(results: Sequence[GroupResult], config: ReportConfig) -> list[PaperTable]:
+    names = column_names(results)
+    tables = []
+    for algo in sorted({g.key.algo for g in results}):
+        mine = [g for g in results if g.key.algo == algo]
+        tasks = tuple(sorted({g.key.env for g in mine}))
+        order: list[str] = []
+        for g in sorted(mine, key=lambda g: (_label_order(g.key.label), _key_order(g.key))):
+            if names[g.key] not in order:
+                order.append(names[g.key])
+        score = {(g.key.env, names[g.key]): g for g in mine}
+        average: dict[str, float | None] = {}
+        aggregate: dict[str, tuple[float, float, float] | None] = {}
+        aggregate_notes: dict[str, str] = {}
+        for column in order:
+            cells = [score.get((task, column)) for task in tasks]
+            pcts = [c.pct_of_dense if c is not None else None for c in cells]
+            average[column] = (
+                float(np.mean(pcts))
+                if len(tasks) >= 2 and all(p is not None for p in pcts)
+                else None
+            )
+            aggregate[column] = None
+            if len(tasks) < 2 or any(p is None for p in pcts):
+                continue
+            counts = {c.num_seeds for c in cells if c is not None}
+            if len(counts) != 1:
+                aggregate_notes[column] = "seed counts differ between tasks: no IQM over tasks"
+                continue
+            # [num_seeds, num_tasks]: each run's final score as % of its task's dense mean.
+            normalized = np.array(
+                [[100.0 * s / c.dense_mean for s in c.scores] for c in cells]  # type: ignore[union-attr, operator]
+            ).T
+            value = float(stats.iqm(normalized))
+            low, high = stats.stratified_bootstrap_ci(
+                normalized, stats.iqm, config.bootstrap_reps, config.confidence, config.seed
+            )
+            aggregate[column] = (value, low, high)
+        tables.append(
+            PaperTable(algo, tasks, tuple(order), score, average, aggregate, aggregate_notes)
+        )
+    return tables
+
+
+# --------------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Report:
+    config: ReportConfig
+    runs: tuple[Run, ...]
+    groups: tuple[GroupResult, ...]
+    tables: tuple[PaperTable, ...]
+
+    @property
+    def excluded(self) -> tuple[Run, ...]:
+        return tuple(run for run in self.runs if not run.included)
+
+    def group(
+        self, label: str, env: str | None = None, algo: str | None = None, **sparsity: float
+    ) -> GroupResult:
+        """The one group with this label (and task/algorithm/sparsities if given): for tests and notebooks."""
+        found = [
+            g
+            for g in self.groups
+            if g.key.label == label
+            and (env is None or g.key.env == env)
+            and (algo is None or g.key.algo == algo)
+            and all(getattr(g.key, name) == value for name, value in sparsity.items())
+        ]
+        if len(found) != 1:
+            raise KeyError(
+                f"{len(found)} groups match {label!r} {env or ''} {algo or ''} {sparsity or ''}"
+            )
+        return found[0]
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an --out that would silently replace something."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if _holds_run(out):
+            raise ConfigError(f"--out {out} holds a training run; choose another directory")
+        if not overwrite:
+            raise ConfigError(
+                f"--out {out} exists and is not empty; pass --overwrite to replace its report or choose another directory"
+            )
+
+
+def build_report(config: ReportConfig) -> Report:
+    """Read, check and summarise the runs (no file is written)."""
+    runs = assign_labels([load_run(path, config.last) for path in find_run_dirs(config.runs)])
+    groups = group_runs(runs)
+    results = [summarize_group(key, members, config) for key, members in groups.items()]
+    results = add_dense_reference(results, groups)
+    return Report(config, tuple(runs), tuple(results), tuple(paper_tables(results, config)))
+
+
+# ------------------------------------------------------------------------------- writing
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _sparsity_text(actor: float | None, critic: float | None) -> str:
+    return "–" if actor is None or critic is None else f"{actor:g} / {critic:g}"
+
+
+def _csv_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+    return buffer.getvalue()
+
+
+RESULTS_COLUMNS = (
+    "algo",
+    "env",
+    "method",
+    "label",
+    "actor_sparsity",
+    "critic_sparsity",
+    "num_seeds",
+    "seeds",
+    "final_score_mean",
+    "final_score_std",
+    "iqm",
+    "iqm_ci_low",
+    "iqm_ci_high",
+    "ci_single_seed",
+    "dense_mean",
+    "pct_of_dense",
+    "pct_of_dense_iqm",
+    *RATIO_FIELDS,
+    "measured_actor_sparsity",
+    "measured_critic_sparsity",
+    "steps_per_second",
+    "total_steps",
+    "min_evaluations",
+    "notes",
+)
+
+
+def results_csv(report: Report) -> str:
+    """One row per group, machine-readable (empty cells for missing values)."""
+    rows = []
+    for g in report.groups:
+        rows.append(
+            {
+                **g.key._asdict(),
+                "method": g.method,
+                "num_seeds": g.num_seeds,
+                "seeds": " ".join(str(s) for s in g.seeds),
+                "final_score_mean": g.mean,
+                "final_score_std": g.std,
+                "iqm": g.iqm,
+                "iqm_ci_low": g.ci_low,
+                "iqm_ci_high": g.ci_high,
+                "ci_single_seed": g.single_seed,
+                "dense_mean": g.dense_mean,
+                "pct_of_dense": g.pct_of_dense,
+                "pct_of_dense_iqm": g.pct_of_dense_iqm,
+                **g.ratios,
+                "measured_actor_sparsity": g.measured_actor_sparsity,
+                "measured_critic_sparsity": g.measured_critic_sparsity,
+                "steps_per_second": g.steps_per_second,
+                "total_steps": g.total_steps,
+                "min_evaluations": g.min_evaluations,
+                "notes": "; ".join(g.notes),
+            }
+        )
+    return _csv_text(rows, RESULTS_COLUMNS)
+
+
+RUNS_COLUMNS = (
+    "run_dir",
+    "status",
+    "included",
+    "reason",
+    "algo",
+    "env",
+    "method",
+    "label",
+    "actor_sparsity",
+    "critic_sparsity",
+    "seed",
+    "total_steps",
+    "last_step",
+    "num_evaluations",
+    "final_score",
+)
+
+
+def runs_csv(report: Report) -> str:
+    """One row per run directory found, with its status and whether it entered the statistics."""
+    rows = [
+        {
+            "run_dir": str(run.path),
+            "status": run.status,
+            "included": run.included,
+            "reason": run.reason,
+            "algo": run.algo,
+            "env": run.env,
+            "method": run.method,
+            "label": run.label,
+            "actor_sparsity": run.actor_sparsity,
+            "critic_sparsity": run.critic_sparsity,
+            "seed": run.seed,
+            "total_steps": run.total_steps,
+            "last_step": run.last_step,
+            "num_evaluations": len(run.returns),
+            "final_score": run.final_score,
+        }
+        for run in report.runs
+    ]
+    return _csv_text(rows, RUNS_COLUMNS)
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of an env id (``ALE/Pong-v5`` -> ``ALE_Pong-v5``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+GROUP_HEADER = "algo|task|method|sparsity (actor / critic)|seeds|final score mean ± std|IQM [{pct} % CI]|% of dense|notes"
+COMPUTE_HEADER = "algo|task|method|sparsity (actor / critic)|measured sparsity|size|compression|train FLOPs|inference FLOPs|steps/s"
+EXCLUDED_HEADER = "run directory|status|reason|algo|task|method|seed|last evaluated step / total"
+
+
+def _header(template: str, pct: int) -> list[str]:
+    return template.format(pct=pct).split("|")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _intro(report: Report, pct: int) -> list[str]:
+    config = report.config
+    included = len(report.runs) - len(report.excluded)
+    return [
+        "# rlx2 report",
+        "",
+        f"{len(report.runs)} run directories: {included} in the statistics, "
+        f"{len(report.excluded)} excluded (listed below).",
+        "",
+        f"- **Final score** of a run: mean of its last {config.last} evaluations "
+        "(all of them if it has fewer), each the mean return of deterministic evaluation "
+        "episodes (spec §8).",
+        "- **mean ± std**: over seeds (sample std, ddof = 1; 0 for one seed).",
+        f"- **IQM [{pct} % CI]**: interquartile mean of the seeds' final scores (rliable's "
+        "aggregate_iqm); percentile CI from a stratified bootstrap over seeds "
+        f"({config.bootstrap_reps} replicates, seed {config.seed}). With one seed the CI is "
+        "that score (⚠, and said in notes).",
+        "- **% of dense**: group mean / mean of the dense group of the same algorithm and "
+        "task × 100 (IQM-based in results.csv); undefined when the dense score is <= 0.",
+        "",
+    ]
+
+
+def _groups_section(report: Report, pct: int) -> list[str]:
+    rows = [
+        [
+            g.key.algo,
+            g.key.env,
+            g.key.label,
+            _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+            str(g.num_seeds),
+            f"{_fmt(g.mean)} ± {_fmt(g.std)}",
+            f"{_fmt(g.iqm)} [{_fmt(g.ci_low)}, {_fmt(g.ci_high)}]"
+            + (" ⚠" if g.single_seed else ""),
+            _fmt(g.pct_of_dense),
+            "; ".join(g.notes),
+        ]
+        for g in report.groups
+    ]
+    if not rows:
+        return ["## Groups", "", "None: no completed run with evaluations yet.", ""]
+    return ["## Groups", "", *_md_table(_header(GROUP_HEADER, pct), rows)]
+
+
+def _paper_section(table: PaperTable, pct: int) -> list[str]:
+    def cell(task: str, column: str, text) -> str:
+        group = table.score.get((task, column))
+        return "–" if group is None else text(group)
+
+    lines = [
+        f"## Paper-style tables: {table.algo.upper()}",
+        "",
+        "Final score, mean ± std over seeds (rows tasks, columns methods).",
+        "",
+    ]
+    lines += _md_table(
+        ["task", *table.columns],
+        (
+            [
+                task,
+                *(
+                    cell(task, c, lambda g: f"{_fmt(g.mean)} ± {_fmt(g.std)}")
+                    for c in table.columns
+                ),
+            ]
+            for task in table.tasks
+        ),
+    )
+    if not any(g.pct_of_dense is not None for g in table.score.values()):
+        return lines + [
+            "No % of dense: no dense runs with a positive final score for these tasks.",
+            "",
+        ]
+    columns = table.sparse_columns
+    rows = [
+        [task, *(cell(task, c, lambda g: _fmt(g.pct_of_dense)) for c in columns)]
+        for task in table.tasks
+    ]
+    if len(table.tasks) >= 2:
+        rows.append(["average", *(_fmt(table.average_pct.get(c)) for c in columns)])
+        aggregates = [table.aggregate.get(c) for c in columns]
+        rows.append(
+            [
+                f"IQM of runs [{pct} % CI]",
+                *(f"{_fmt(a[0])} [{_fmt(a[1])}, {_fmt(a[2])}]" if a else "–" for a in aggregates),
+            ]
+        )
+    lines += ["Performance in % of dense (Table 2 layout: group mean / dense mean × 100).", ""]
+    lines += _md_table(["task", *columns], rows)
+    if len(table.tasks) >= 2:
+        lines += [
+            '"average": mean over tasks of % of dense (as in Table 2), shown when every task '
+            "has it. \"IQM of runs\": every run's final score as % of its task's dense mean, "
+            "IQM over all runs and tasks, CI from a bootstrap of seeds within each task "
+            "(stratified).",
+            "",
+        ]
+        lines += [f"- {c}: {note}" for c, note in table.aggregate_notes.items()]
+    return lines + [""] if table.aggregate_notes else lines
+
+
+def _compute_section(report: Report) -> list[str]:
+    rows = [
+        [
+            g.key.algo,
+            g.key.env,
+            g.key.label,
+            _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+            _sparsity_text(_round(g.measured_actor_sparsity), _round(g.measured_critic_sparsity)),
+            _fmt(g.ratios.get("model_size_ratio"), 3),
+            _fmt(g.ratios.get("compression_ratio"), 1),
+            _fmt(g.ratios.get("train_flops_ratio"), 3),
+            _fmt(g.ratios.get("inference_flops_ratio"), 3),
+            _fmt(g.steps_per_second, 1),
+        ]
+        for g in report.groups
+    ]
+    if not rows:
+        return []
+    return [
+        "## Compute",
+        "",
+        "Size and FLOPs as fractions of the dense networks, compression = 1 / size (paper "
+        "conventions, spec §9; from each run's summary.json, averaged over seeds). Measured "
+        "sparsity counts the non-zero weights of the final networks; steps/s is env steps per "
+        "wall-clock second, evaluation included.",
+        "",
+        *_md_table(COMPUTE_HEADER.split("|"), rows),
+    ]
+
+
+def _excluded_section(report: Report) -> list[str]:
+    if not report.excluded:
+        return [
+            "## Excluded runs",
+            "",
+            "None: every run found completed and entered the statistics.",
+            "",
+        ]
+    rows = [
+        [
+            str(run.path),
+            run.status,
+            run.reason or "",
+            run.algo,
+            run.env,
+            run.label,
+            str(run.seed),
+            f"{'none' if run.last_step is None else run.last_step} / {run.total_steps}",
+        ]
+        for run in report.excluded
+    ]
+    return [
+        "## Excluded runs",
+        "",
+        "Unfinished, failed or evaluation-less runs: in no statistic, table or plot above.",
+        "",
+        *_md_table(EXCLUDED_HEADER.split("|"), rows),
+    ]
+
+
+def render_markdown(report: Report, plots: Sequence[tuple[str, str]]) -> str:
+    """report.md: definitions, groups, paper-style tables, compute, excluded runs, plots."""
+    pct = int(round(100 * report.config.confidence))
+    lines = _intro(report, pct) + _groups_section(report, pct)
+    for table in report.tables:
+        lines += _paper_section(table, pct)
+    lines += _compute_section(report) + _excluded_section(report) + ["## Plots", ""]
+    for name, caption in plots:
+        lines += [f"![{Path(name).stem}]({name})", "", f"*{caption}*", ""]
+    if not plots:
+        lines += ["None.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
+    """(file name, PNG bytes, caption) of every plot of the report."""
+    from rlx2.experiments import plots
+
+    config = report.config
+    pct = int(round(100 * config.confidence))
+    names = column_names(report.groups)
+    runs_of = group_runs(report.runs)
+    made = []
+    for algo, env in sorted({(g.key.algo, g.key.env) for g in report.groups}):
+        mine = [g for g in report.groups if g.key.algo == algo and g.key.env == env]
+        series = []
+        for g in mine:
+            members = runs_of[g.key]
+            steps = stats.common_steps([run.steps for run in members])
+            if not steps:
+                continue
+            curves = np.array(
+                [
+                    [dict(zip(run.steps, run.returns, strict=True))[s] for s in steps]
+                    for run in members
+                ]
+            )  # [seeds, steps]
+            band = (
+                stats.bootstrap_mean_band(
+                    curves, config.bootstrap_reps, config.confidence, config.seed
+                )
+                if len(members) >= 2
+                else None
+            )
+            series.append(
+                plots.CurveSeries(
+                    names[g.key], np.asarray(steps), curves.mean(axis=0), band, len(members)
+                )
+            )
+        caption = (
+            f"{algo.upper()} on {env}: evaluation return, mean over seeds; band = {pct} % "
+            "percentile-bootstrap CI of the mean (none for one seed); steps common to all seeds."
+        )
+        if series:
+            made.append(
+                (
+                    f"curves_{safe_name(algo)}_{safe_name(env)}.png",
+                    plots.learning_curves_png(series, f"{env} ({algo.upper()})"),
+                    caption,
+                )
+            )
+        by_label: dict[str, list[GroupResult]] = {}
+        for g in mine:
+            if g.key.actor_sparsity is not None:
+                by_label.setdefault(g.key.label, []).append(g)
+        sweeps = {label: gs for label, gs in by_label.items() if len(gs) >= 2}
+        if sweeps:
+            dense = _dense_reference(report.groups, algo, env)
+            points = {
+                label: [
+                    plots.SparsityPoint(
+                        g.key.actor_sparsity, g.key.critic_sparsity, g.iqm, g.ci_low, g.ci_high
+                    )
+                    for g in gs
+                ]
+                for label, gs in sweeps.items()
+            }
+            made.append(
+                (
+                    f"sparsity_{safe_name(algo)}_{safe_name(env)}.png",
+                    plots.sparsity_png(
+                        points, f"{env} ({algo.upper()})", None if dense is None else dense.iqm
+                    ),
+                    f"{algo.upper()} on {env}: final score (IQM over seeds, {pct} % stratified-bootstrap CI) "
+                    "against sparsity; dashed line: dense IQM.",
+                )
+            )
+    return made
+
+
+def _clear_previous_report(out: Path) -> None:
+    for path in out.iterdir():
+        if path.is_file() and (
+            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV)
+            or (path.name.startswith(PLOT_PREFIXES) and path.suffix == ".png")
+        ):
+            path.unlink()
+
+
+def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Path]:
+    """Write every output file atomically; returns their paths."""
+    check_out_dir(out, overwrite)
+    plots = make_plots(report)  # before touching --out: a plotting error leaves it as it was
+    out.mkdir(parents=True, exist_ok=True)
+    _clear_previous_report(out)
+    written = []
+    for name, data in (
+        (RESULTS_CSV, results_csv(report).encode()),
+        (RUNS_CSV, runs_csv(report).encode()),
+        *((name, png) for name, png, _ in plots),
+        (REPORT_MD, render_markdown(report, [(n, c) for n, _, c in plots]).encode()),
+    ):
+        rundir.atomic_write_bytes(out / name, data)
+        written.append(out / name)
+    return written
+
+
+def cli_main(args: Sequence[str]) -> None:
+    """``rlx2 report RUNS... --out DIR``."""
+    from rlx2.cli import parse
+
+    config: ReportConfig = parse(ReportConfig, args, "rlx2 report")
+    out = Path(config.out)
+    check_out_dir(out, config.overwrite)  # fail before reading any run
+    report = build_report(config)
+    write_report(report, out, config.overwrite)
+    print(
+        f"report: {len(report.groups)} groups from {len(report.runs) - len(report.excluded)} runs "
+        f"({len(report.excluded)} excluded) -> {out / REPORT_MD}"
+    )

@@ -1,0 +1,574 @@
+"""rlx2 report: statistics against hand computation, grouping, exclusions, errors, real runs.
+
+Synthetic run directories are written by ``write_run`` with returns chosen so every
+expected number is simple arithmetic (constant returns: final score = that constant).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlx2 import cli as rlx2_cli
+from rlx2.errors import ConfigError
+from rlx2.experiments import stats
+from rlx2.experiments.report import (
+    ReportConfig,
+    build_report,
+    cli_main,
+    write_report,
+)
+from rlx2.train import rundir
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_run(
+    root: Path,
+    name: str,
+    *,
+    returns: list[float],
+    env: str = "Hopper-v5",
+    algo: str = "td3",
+    method: str = "dense",
+    sparsity: tuple[float, float] | None = None,
+    seed: int = 0,
+    status: str = "completed",
+    rlx2_value_learning: bool | None = None,
+    nstep: int | None = None,
+    eval_every: int = 5000,
+    summary_extra: dict | None = None,
+) -> Path:
+    """A run directory as rlx2 train writes it, with the given evaluation returns."""
+    path = root / name
+    path.mkdir(parents=True)
+    rlx2_vl = method == "rlx2" if rlx2_value_learning is None else rlx2_value_learning
+    total_steps = eval_every * max(len(returns), 1)
+    effective = {
+        "method": method,
+        "value_learning": {
+            "rlx2_value_learning": rlx2_vl,
+            "nstep": nstep if nstep is not None else (3 if rlx2_vl else 1),
+            "dynamic_buffer": rlx2_vl,
+        },
+    }
+    if sparsity is not None:
+        effective.update(actor_sparsity=sparsity[0], critic_sparsity=sparsity[1])
+    config = {
+        "env": env,
+        "algo": algo,
+        "run": {
+            "total_steps": total_steps,
+            "seed": seed,
+            "eval_every": eval_every,
+            "run_dir": str(path),
+        },
+        "agent": {"hidden": 256},
+        "sparse": {
+            "method": method,
+            "actor_sparsity": None if sparsity is None else sparsity[0],
+            "critic_sparsity": None if sparsity is None else sparsity[1],
+        },
+        "value": {"value_learning": "rlx2" if rlx2_vl else "auto"},
+    }
+    rundir.atomic_write_json(path / rundir.CONFIG, {"config": config, "effective": effective})
+    rows = [
+        {
+            "step": eval_every * (i + 1),
+            "return_mean": r,
+            "return_std": 0.0,
+            "return_min": r,
+            "return_max": r,
+            "episodes": 10,
+            "wall_time_s": float(i),
+        }
+        for i, r in enumerate(returns)
+    ]
+    if rows:
+        rundir.write_evaluations(path, rows)
+    summary: dict = {"status": status, "env": env, "algo": algo, "method": method, "seed": seed}
+    if status == "completed":
+        summary.update(
+            final_return=rundir.final_score(returns) if returns else None,
+            num_evaluations=len(returns),
+            total_steps=total_steps,
+            steps_per_second=100.0 + seed,
+            model_size_ratio=1.0 if sparsity is None else 0.1,
+            compression_ratio=1.0 if sparsity is None else 10.0,
+            train_flops_ratio=1.0 if sparsity is None else 0.12,
+            inference_flops_ratio=1.0 if sparsity is None else 0.05,
+            actor_sparsity=0.0 if sparsity is None else sparsity[0],
+            critic_sparsity=0.0 if sparsity is None else sparsity[1],
+        )
+    if status == "failed":
+        summary["reason"] = "TrainingFailed: non-finite critic_loss at step 10000"
+    summary.update(summary_extra or {})
+    rundir.atomic_write_json(path / rundir.SUMMARY, summary)
+    return path
+
+
+def report_of(root: Path, **options) -> object:
+    return build_report(ReportConfig(runs=(str(root),), out=str(root / "out"), **options))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def test_final_score_is_mean_of_last_30_evaluations(tmp_path):
+    # 10 early evaluations at 0 then 30 at 500: the last 30 average to exactly 500.
+    write_run(tmp_path, "long", returns=[0.0] * 10 + [500.0] * 30)
+    # 4 evaluations (< 30): the final score averages all of them, and the group says so.
+    write_run(tmp_path, "short", returns=[10.0, 20.0, 30.0, 40.0], env="Walker2d-v5")
+    report = report_of(tmp_path)
+    assert report.group("dense", "Hopper-v5").mean == 500.0
+    short = report.group("dense", "Walker2d-v5")
+    assert short.mean == 25.0
+    assert any("only 4 evaluations" in note for note in short.notes)
+    # --last 5 uses the last 5 evaluations: 5 of the 500s.
+    assert report_of(tmp_path, last=5).group("dense", "Hopper-v5").mean == 500.0
+    assert report_of(tmp_path, last=35).group("dense", "Hopper-v5").mean == pytest.approx(
+        (5 * 0.0 + 30 * 500.0) / 35
+    )
+
+
+def test_mean_std_and_percent_of_dense_by_hand(tmp_path):
+    for seed, score in enumerate([100.0, 200.0, 300.0]):
+        write_run(tmp_path, f"dense_s{seed}", returns=[score] * 3, seed=seed)
+    for seed, score in enumerate([150.0, 170.0, 190.0]):
+        write_run(
+            tmp_path,
+            f"rigl_s{seed}",
+            returns=[score] * 3,
+            seed=seed,
+            method="rigl",
+            sparsity=(0.9, 0.8),
+        )
+    report = report_of(tmp_path)
+    dense, rigl = report.group("dense"), report.group("rigl")
+    assert (dense.mean, dense.std) == (200.0, 100.0)  # std: sqrt((100² + 0 + 100²) / 2)
+    assert (rigl.mean, rigl.std) == pytest.approx((170.0, 20.0))
+    assert rigl.pct_of_dense == pytest.approx(85.0)  # 170 / 200
+    assert rigl.pct_of_dense_iqm == pytest.approx(85.0)  # 3 seeds: trim_mean cuts none
+    assert dense.pct_of_dense == 100.0
+    assert rigl.ratios["model_size_ratio"] == pytest.approx(0.1)
+    assert rigl.steps_per_second == 101.0  # mean of 100, 101, 102
+    assert rigl.num_seeds == 3 and rigl.seeds == (0, 1, 2)
+
+
+def test_percent_of_dense_undefined_without_dense_or_for_non_positive_dense(tmp_path):
+    write_run(tmp_path, "rigl", returns=[5.0], method="rigl", sparsity=(0.9, 0.8))
+    assert report_of(tmp_path).group("rigl").pct_of_dense is None  # no dense run
+    write_run(tmp_path, "dense", returns=[-200.0])
+    group = report_of(tmp_path).group("rigl")
+    assert group.dense_mean == -200.0 and group.pct_of_dense is None
+    assert any("% of dense undefined" in note for note in group.notes)
+    assert stats.percent_of(50.0, 200.0) == 25.0 and stats.percent_of(1.0, 0.0) is None
+
+
+def test_iqm_of_eight_seeds_is_mean_of_middle_four(tmp_path):
+    scores = [7.0, 100.0, 1.0, 5.0, 3.0, -50.0, 4.0, 6.0]  # sorted: -50 1 3 4 5 6 7 100
+    for seed, score in enumerate(scores):
+        write_run(tmp_path, f"s{seed}", returns=[score], seed=seed)
+    from rliable import metrics
+
+    group = report_of(tmp_path).group("dense")
+    assert group.iqm == pytest.approx((3 + 4 + 5 + 6) / 4)
+    assert group.iqm == pytest.approx(metrics.aggregate_iqm(np.array(scores)[:, None]))
+    assert group.ci_low <= group.iqm <= group.ci_high
+    assert group.ci_low < group.ci_high and not group.single_seed
+    again = report_of(tmp_path).group("dense")
+    assert (again.ci_low, again.ci_high) == (group.ci_low, group.ci_high)  # fixed seed
+    other = report_of(tmp_path, seed=1).group("dense")
+    assert (other.ci_low, other.ci_high) != (group.ci_low, group.ci_high)
+
+
+def test_bootstrap_of_two_runs_by_hand():
+    # Runs {0, 10}: replicate means are 0, 5, 10 with probabilities 1/4, 1/2, 1/4.
+    scores = np.array([[0.0], [10.0]])  # [num_runs, num_tasks]
+    low, high = stats.stratified_bootstrap_ci(scores, stats.mean, reps=4000, confidence=0.9, seed=3)
+    assert (low, high) == (0.0, 10.0)  # 5 % and 95 % quantiles fall in the 1/4 tails
+    low, high = stats.stratified_bootstrap_ci(scores, stats.mean, reps=4000, confidence=0.4, seed=3)
+    assert (low, high) == (5.0, 5.0)  # 30 % and 70 % quantiles fall in the middle half
+    # Stratified: each column (task) is resampled within itself, never mixed with the other.
+    two_tasks = np.array([[0.0, 100.0], [0.0, 100.0]])
+
+    def highest(x):
+        return x.max(axis=(-2, -1))
+
+    def lowest(x):
+        return x.min(axis=(-2, -1))
+
+    assert stats.stratified_bootstrap_ci(two_tasks, highest, reps=50, seed=0) == (100.0, 100.0)
+    assert stats.stratified_bootstrap_ci(two_tasks, lowest, reps=50, seed=0) == (0.0, 0.0)
+    curves = np.random.default_rng(0).normal(size=(5, 7))  # [num_runs, num_steps]
+    generator = np.random.RandomState(2)
+    replicate_means = np.array([curves[generator.choice(5, 5)].mean(axis=0) for _ in range(300)])
+    expected = np.percentile(replicate_means, [5.0, 95.0], axis=0)
+    np.testing.assert_allclose(stats.bootstrap_mean_band(curves, 300, 0.9, seed=2), expected)
+    curves = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])  # identical seeds: band = curve
+    low_band, high_band = stats.bootstrap_mean_band(curves, reps=100)
+    np.testing.assert_array_equal(low_band, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(high_band, [1.0, 2.0, 3.0])
+
+
+def test_bootstrap_equals_rliables_algorithm_written_as_a_loop():
+    # rliable's StratifiedBootstrap: per replicate, np.random.choice(num_runs, (runs, tasks));
+    # column m of the draw indexes task m; arch then takes np.percentile of the replicates.
+    from rliable import metrics
+
+    scores = np.random.default_rng(5).normal(size=(6, 3))  # [num_runs, num_tasks]
+    generator = np.random.RandomState(4)
+    replicates = []
+    for _ in range(500):
+        run_index = generator.choice(6, (6, 3), replace=True)
+        replicates.append(metrics.aggregate_iqm(scores[run_index, np.arange(3)]))
+    expected = np.percentile(replicates, [2.5, 97.5])
+    ours = stats.stratified_bootstrap_ci(scores, stats.iqm, reps=500, confidence=0.95, seed=4)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    batch = np.random.default_rng(6).normal(size=(4, 8, 2))  # [batch, runs, tasks]
+    np.testing.assert_allclose(stats.iqm(batch), [metrics.aggregate_iqm(b) for b in batch])
+
+
+def _rliable_library():
+    try:
+        from rliable import library
+    except Exception as exc:  # rliable 1.2 imports arch; arch 7.x fails under pandas 3
+        pytest.skip(f"rliable.library does not import here ({type(exc).__name__}: {exc})")
+    return library
+
+
+@pytest.mark.parametrize("shape", [(8, 1), (5, 3), (2, 1)])
+def test_stratified_bootstrap_equals_rliable(shape):
+    library = _rliable_library()
+    from rliable import metrics
+
+    scores = np.random.default_rng(shape[0]).normal(size=shape)
+    np.random.seed(11)  # rliable draws its indices from the global generator
+    _, intervals = library.get_interval_estimates(
+        {"x": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=300
+    )
+    ours = stats.stratified_bootstrap_ci(scores, stats.iqm, reps=300, confidence=0.95, seed=11)
+    np.testing.assert_allclose(ours, intervals["x"][:, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_one_seed_ci_is_the_score_and_flagged(tmp_path):
+    write_run(tmp_path, "only", returns=[42.0])
+    group = report_of(tmp_path).group("dense")
+    assert group.single_seed and (group.ci_low, group.iqm, group.ci_high) == (42.0, 42.0, 42.0)
+    assert group.std == 0.0
+
+
+# ------------------------------------------------------------------------------ grouping
+
+
+def test_grouping_labels_and_sparsity_settings(tmp_path):
+    write_run(tmp_path, "dense", returns=[100.0])
+    for seed in (0, 1):
+        write_run(
+            tmp_path,
+            f"rigl90_{seed}",
+            returns=[80.0 + seed],
+            seed=seed,
+            method="rigl",
+            sparsity=(0.9, 0.8),
+        )
+    write_run(tmp_path, "rigl50", returns=[95.0], method="rigl", sparsity=(0.5, 0.5))
+    write_run(
+        tmp_path,
+        "ss_plus",
+        returns=[70.0],
+        method="ss",
+        sparsity=(0.9, 0.8),
+        rlx2_value_learning=True,
+    )
+    write_run(tmp_path, "ss", returns=[60.0], method="ss", sparsity=(0.9, 0.8))
+    write_run(tmp_path, "rlx2", returns=[99.0], method="rlx2", sparsity=(0.9, 0.8))
+    write_run(tmp_path, "sac_dense", returns=[10.0], algo="sac")
+    report = report_of(tmp_path)
+    keys = [
+        (g.key.algo, g.key.label, g.key.actor_sparsity, g.key.critic_sparsity)
+        for g in report.groups
+    ]
+    assert keys == [  # paper method order, then sparsity
+        ("sac", "dense", None, None),
+        ("td3", "dense", None, None),
+        ("td3", "ss", 0.9, 0.8),
+        ("td3", "ss+", 0.9, 0.8),
+        ("td3", "rigl", 0.5, 0.5),
+        ("td3", "rigl", 0.9, 0.8),
+        ("td3", "rlx2", 0.9, 0.8),
+    ]
+    assert report.group("rigl", actor_sparsity=0.9).num_seeds == 2
+    assert report.group("ss+").pct_of_dense == pytest.approx(70.0)
+    td3 = next(t for t in report.tables if t.algo == "td3")
+    assert td3.columns == ("dense", "ss", "ss+", "rigl 0.5/0.5", "rigl 0.9/0.8", "rlx2")
+
+
+def test_value_learning_variants_are_never_pooled(tmp_path):
+    for n in (1, 3):
+        write_run(
+            tmp_path, f"rlx2_n{n}", returns=[float(n)], method="rlx2", sparsity=(0.9, 0.8), nstep=n
+        )
+    labels = [g.key.label for g in report_of(tmp_path).groups]
+    assert labels == ["rlx2 n=1", "rlx2 n=3"]
+
+
+def test_runs_of_different_lengths_are_flagged(tmp_path):
+    write_run(tmp_path, "s0", returns=[1.0, 2.0, 3.0], seed=0)
+    write_run(tmp_path, "s1", returns=[5.0, 6.0], seed=1)
+    group = report_of(tmp_path).group("dense")
+    assert group.scores == (2.0, 5.5) and group.total_steps is None
+    assert "settings differ between seeds: run.total_steps" in group.notes
+    assert stats.common_steps([[5000.0, 10000.0, 15000.0], [5000.0, 10000.0]]) == [5000.0, 10000.0]
+    write_report(report_of(tmp_path), tmp_path / "out")  # curves use the 2 shared steps
+    assert (tmp_path / "out" / "curves_td3_Hopper-v5.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_paper_table_average_over_tasks(tmp_path):
+    dense = {"Hopper-v5": 100.0, "Walker2d-v5": 400.0}
+    sparse = {"Hopper-v5": [90.0, 92.0], "Walker2d-v5": [300.0, 340.0]}  # 91 %, 80 %
+    for env in dense:
+        for seed in (0, 1):
+            write_run(tmp_path, f"{env}_dense_{seed}", env=env, returns=[dense[env]], seed=seed)
+            write_run(
+                tmp_path,
+                f"{env}_rlx2_{seed}",
+                env=env,
+                returns=[sparse[env][seed]],
+                seed=seed,
+                method="rlx2",
+                sparsity=(0.9, 0.8),
+            )
+    report = report_of(tmp_path)
+    (table,) = report.tables
+    assert table.tasks == ("Hopper-v5", "Walker2d-v5")
+    assert table.average_pct["rlx2"] == pytest.approx((91.0 + 80.0) / 2)
+    value, low, high = table.aggregate["rlx2"]
+    # Per-run % of dense: 90, 92, 75, 85; IQM of 4 values = mean of the middle two.
+    assert value == pytest.approx((85.0 + 90.0) / 2)
+    assert low <= value <= high
+    write_report(report, tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| average | 85.5 |" in text
+
+
+# ------------------------------------------------------------------------ excluded runs
+
+
+def test_failed_and_running_runs_are_listed_not_counted(tmp_path):
+    write_run(tmp_path, "done", returns=[100.0], seed=0)
+    write_run(tmp_path, "failed", returns=[5.0, 6.0], seed=1, status="failed")
+    write_run(tmp_path, "running", returns=[1000.0], seed=2, status="running")
+    starting = write_run(tmp_path, "starting", returns=[], seed=3, status="running")
+    (starting / rundir.SUMMARY).unlink()  # config.json written, summary.json not yet
+    report = report_of(tmp_path)
+    group = report.group("dense")
+    assert group.scores == (100.0,) and group.seeds == (0,)
+    assert sorted(run.path.name for run in report.excluded) == ["failed", "running", "starting"]
+    write_report(report, tmp_path / "out")
+    runs = {Path(r["run_dir"]).name: r for r in read_csv(tmp_path / "out" / "runs.csv")}
+    assert runs["failed"]["status"] == "failed" and runs["failed"]["included"] == "False"
+    assert runs["failed"]["last_step"] == "10000" and "non-finite" in runs["failed"]["reason"]
+    assert runs["done"]["included"] == "True" and runs["done"]["final_score"] == "100.0"
+    text = (tmp_path / "out" / "report.md").read_text()
+    excluded = text.split("## Excluded runs")[1]
+    assert "TrainingFailed: non-finite critic_loss" in excluded and "10000 / 10000" in excluded
+    assert "running" in excluded and "none / 5000" in excluded
+    (row,) = read_csv(tmp_path / "out" / "results.csv")
+    assert row["num_seeds"] == "1" and row["ci_single_seed"] == "True"
+
+
+def test_completed_run_without_evaluations_is_excluded(tmp_path):
+    write_run(tmp_path, "done", returns=[100.0])
+    write_run(tmp_path, "tiny_budget", returns=[], seed=1)
+    report = report_of(tmp_path)
+    (excluded,) = report.excluded
+    assert excluded.status == "completed" and "without any evaluation" in excluded.reason
+
+
+# -------------------------------------------------------------------------------- errors
+
+
+def test_no_runs_names_the_paths(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"no run directories .* found under .*empty"):
+        report_of(tmp_path / "empty")
+    with pytest.raises(ConfigError, match=r"nowhere: no such directory"):
+        build_report(ReportConfig(runs=(str(tmp_path / "nowhere"),), out=str(tmp_path / "o")))
+
+
+@pytest.mark.parametrize(
+    ("break_run", "message"),
+    [
+        (lambda p: (p / "summary.json").write_text("{not json"), r"summary.json is unreadable"),
+        (
+            lambda p: (p / "evaluations.csv").write_text("step,return_std\n5000,1.0\n"),
+            r"evaluations.csv lacks column\(s\) return_mean, return_min",
+        ),
+        (
+            lambda p: (p / "evaluations.csv").unlink(),
+            r"has a final_return but evaluations.csv is missing",
+        ),
+        (
+            lambda p: rundir.atomic_write_json(
+                p / "summary.json",
+                {**json.loads((p / "summary.json").read_text()), "env": "Ant-v5"},
+            ),
+            r"summary.json says env 'Ant-v5' but config.json says 'Hopper-v5'",
+        ),
+        (
+            lambda p: rundir.atomic_write_json(
+                p / "summary.json",
+                {**json.loads((p / "summary.json").read_text()), "final_return": 1.0},
+            ),
+            r"does not match summary.json final_return 1.0",
+        ),
+        (lambda p: (p / "config.json").unlink(), r"summary.json without config.json"),
+        (lambda p: (p / "config.json").write_text('{"config": {}}'), r"config.json lacks"),
+    ],
+)
+def test_mismatched_run_directory_is_named(tmp_path, break_run, message):
+    write_run(tmp_path, "good", returns=[1.0])
+    break_run(write_run(tmp_path, "broken_run", returns=[1.0, 2.0]))
+    with pytest.raises(ConfigError, match=r"run directory \S*broken_run: .*" + message) as info:
+        report_of(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_existing_out_is_never_overwritten_silently(tmp_path):
+    write_run(tmp_path / "runs", "a", returns=[1.0])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(
+        ConfigError, match=r"--out \S*out exists and is not empty; pass --overwrite"
+    ):
+        cli_main([str(tmp_path / "runs"), "--out", str(out)])
+    (out / "curves_old_Task.png").write_bytes(b"stale")
+    cli_main([str(tmp_path / "runs"), "--out", str(out), "--overwrite"])
+    assert (out / "notes.txt").read_text() == "mine"  # not a report file: left alone
+    assert not (out / "curves_old_Task.png").exists()  # a stale plot of an earlier report
+    assert (out / "report.md").exists()
+    with pytest.raises(ConfigError, match=r"holds a training run"):
+        cli_main([str(tmp_path / "runs"), "--out", str(tmp_path / "runs" / "a"), "--overwrite"])
+
+
+def test_cli_parse_errors_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli_main([str(tmp_path), "--out", str(tmp_path / "out"), "--confidence", "1.5"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "rlx2: error: --confidence must be in (0, 1), got 1.5\n"
+    with pytest.raises(SystemExit) as info:
+        cli_main(["--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "give at least one run directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    "report" not in rlx2_cli.COMMANDS,
+    reason="rlx2.cli.COMMANDS does not register the report subcommand",
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    main = rlx2_cli.main
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as info:
+        main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no run directories" in err and "empty" in err
+    write_run(tmp_path / "runs", "broken", returns=[1.0])
+    (tmp_path / "runs" / "broken" / "summary.json").write_text("{")
+    with pytest.raises(SystemExit) as info:
+        main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "broken: summary.json is unreadable" in err
+
+
+# ------------------------------------------------------------------------------ outputs
+
+
+def test_sparsity_plot_and_files(tmp_path):
+    write_run(tmp_path, "dense", returns=[100.0, 110.0])
+    for sparsity, score in ((0.5, 95.0), (0.8, 90.0), (0.9, 70.0)):
+        for seed in (0, 1):
+            write_run(
+                tmp_path,
+                f"rigl{sparsity}_{seed}",
+                returns=[score - 5, score + seed],
+                seed=seed,
+                method="rigl",
+                sparsity=(sparsity, sparsity),
+            )
+    report = report_of(tmp_path)
+    written = write_report(report, tmp_path / "out")
+    names = sorted(p.name for p in written)
+    assert names == [
+        "curves_td3_Hopper-v5.png",
+        "report.md",
+        "results.csv",
+        "runs.csv",
+        "sparsity_td3_Hopper-v5.png",
+    ]
+    for name in ("curves_td3_Hopper-v5.png", "sparsity_td3_Hopper-v5.png"):
+        data = (tmp_path / "out" / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    write_report(report_of(tmp_path), tmp_path / "again")
+    for name in ("report.md", "results.csv", "runs.csv"):  # no clock, no global RNG: same bytes
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
+    rows = read_csv(tmp_path / "out" / "results.csv")
+    assert [r["label"] for r in rows] == ["dense", "rigl", "rigl", "rigl"]
+    # rigl 0.5: seeds score mean(90, 95) = 92.5 and mean(90, 96) = 93; dense mean(100, 110) = 105.
+    assert float(rows[1]["pct_of_dense"]) == pytest.approx(100 * 92.75 / 105)
+
+
+# ---------------------------------------------------------------------------- real runs
+
+
+def test_report_on_real_training_runs(tmp_path):
+    from rlx2.cli import parse_args
+    from rlx2.config import TrainConfig
+    from rlx2.train.loop import train
+
+    common = "--env Pendulum-v1 --total-steps 1200 --learning-starts 256 --batch-size 32 --hidden 16 --eval-every 300 --eval-episodes 1 --quiet --seed 0"
+    for name, extra in (
+        ("dense", ""),
+        ("rigl", "--method rigl --actor-sparsity 0.9 --critic-sparsity 0.8"),
+    ):
+        args = f"{common} {extra} --run-dir {tmp_path / 'runs' / name}".split()
+        train(parse_args(TrainConfig, args))
+    out = tmp_path / "report"
+    cli_main([str(tmp_path / "runs"), "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves_td3_Pendulum-v1.png",
+        "report.md",
+        "results.csv",
+        "runs.csv",
+    ]
+    png = (out / "curves_td3_Pendulum-v1.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 10_000
+    rows = {r["label"]: r for r in read_csv(out / "results.csv")}
+    assert set(rows) == {"dense", "rigl"}
+    for label in rows:
+        summary = json.loads((tmp_path / "runs" / label / "summary.json").read_text())
+        assert float(rows[label]["final_score_mean"]) == pytest.approx(summary["final_return"])
+    assert float(rows["rigl"]["model_size_ratio"]) < 0.5
+    text = (out / "report.md").read_text()
+    for section in (
+        "## Groups",
+        "## Paper-style tables: TD3",
+        "## Compute",
+        "## Excluded runs",
+        "## Plots",
+    ):
+        assert section in text
+    assert "(curves_td3_Pendulum-v1.png)" in text
