@@ -165,8 +165,14 @@ def _report(args: Sequence[str]) -> None:
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "train": (_train, "train one agent (TD3 or SAC) on a Gymnasium task and write a run directory"),
-    "sweep": (_sweep, "run a grid of training runs in parallel (local processes or Ray), resumable"),
-    "report": (_report, "tables, statistics (IQM with bootstrap CIs) and plots from run directories"),
+    "sweep": (
+        _sweep,
+        "run a grid of training runs in parallel (local processes or Ray), resumable",
+    ),
+    "report": (
+        _report,
+        "tables, statistics (IQM with bootstrap CIs) and plots from run directories",
+    ),
     "cost": (
         _cost,
         "model size and training/inference FLOPs of a method as fractions of dense (JSON)",

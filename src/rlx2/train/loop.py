@@ -198,9 +198,14 @@ class Trainer:
         self._action_space_rng = state["rng"]["action_space"]
         self.buffer.truncate_newest()  # the episode in progress at the checkpoint is cut here
 
-    def save_checkpoint(self, env, name: str) -> None:
+    def save_checkpoint(self, env, name: str, with_replay: bool = True) -> None:
+        """``with_replay=False`` (the final checkpoint) leaves out the replay data: final.pt is
+        for evaluation and export, and the buffer would make it up to ~1 GB per run."""
+        state = self.state_dict(env.action_space.np_random.bit_generator.state)
+        if not with_replay:
+            state["buffer"] = None
         data = io.BytesIO()
-        torch.save(self.state_dict(env.action_space.np_random.bit_generator.state), data)
+        torch.save(state, data)
         # Write then rename: a crash mid-write never replaces the previous good checkpoint.
         rundir.atomic_write_bytes(self.run_dir / rundir.CHECKPOINTS / name, data.getvalue())
 
@@ -301,7 +306,7 @@ class Trainer:
                 progress.step(step)
 
         wall_time = self.wall_time_before + (time.perf_counter() - self._started)
-        self.save_checkpoint(env, FINAL)
+        self.save_checkpoint(env, FINAL, with_replay=False)
         (self.run_dir / rundir.CHECKPOINTS / LATEST).unlink(
             missing_ok=True
         )  # final.pt supersedes it

@@ -1,0 +1,324 @@
+"""Where the jobs of a sweep run: one job = one ``rlx2 train`` run (new, resumed or skipped).
+
+``run_job`` is what a worker executes; the backends only decide where and how many at once:
+
+- ``run_local``: one fresh process per job (``spawn``), at most ``workers`` at a time. A
+  process per job rather than a ``ProcessPoolExecutor``: a job that dies hard (segfault,
+  out-of-memory kill) is reported as that job's failure, whereas it would break a pool and
+  fail every job still queued in it.
+- ``run_ray``: one Ray task per job, inside ``ray_session``: an existing cluster
+  (``address``) or a local Ray instance started here and shut down at the end.
+- ``run_serial``: one job after another in this process (tests and debugging).
+
+Every backend reports through two callbacks, ``started(job)`` and ``finished(job, result)``,
+called in the driver process, so the sweep keeps a single writer of its bookkeeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rlx2.errors import ConfigError
+
+Started = Callable[["Job"], None]
+Finished = Callable[["Job", "JobResult"], None]
+
+RAY_LOCAL_OBJECT_STORE_BYTES = 128 * 1024 * 1024
+"""Object store of a local Ray instance: jobs return a few numbers, so the default (30 % of RAM) is waste."""
+
+_BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep, as a worker needs it (plain data: it crosses process boundaries)."""
+
+    name: str
+    """Deterministic job name, also the run directory's name."""
+    args: tuple[str, ...]
+    """``rlx2 train`` arguments of a new run (``--run-dir`` included)."""
+    run_dir: str
+    """Absolute run directory (a shared filesystem on a cluster)."""
+    log_path: str
+    """Absolute log file; each attempt appends to it."""
+    threads: int = 1
+    """CPU threads of the run (torch intra-op): the job's share of a machine."""
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+    """The sweep-file options that define the job (kebab-case keys), for bookkeeping."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    name: str
+    status: str
+    """"completed" or "failed"."""
+    action: str
+    """"train" (new run), "resume" (continued an interrupted run), "skip" (completed before),
+    or "unknown" (the worker died before it could say)."""
+    error: str | None = None
+    """One line: why the job failed."""
+    final_return: float | None = None
+    wall_time_s: float = 0.0
+    """Seconds this attempt took (0 for a skip)."""
+
+
+def decide_action(run_dir: str | Path) -> str:
+    """skip a completed run, resume one that holds a run (running/failed), train otherwise."""
+    from rlx2.train.rundir import run_status
+
+    status = run_status(Path(run_dir))
+    return {"completed": "skip", None: "train"}.get(status, "resume")
+
+
+def _final_return(summary: dict[str, Any]) -> float | None:
+    value = summary.get("final_return")
+    return float(value) if isinstance(value, int | float) else None
+
+
+@contextlib.contextmanager
+def redirect_output(log_path: str | Path) -> Iterator[None]:
+    """Send this process's output to ``log_path`` (appended) and restore it afterwards (Ray
+    reuses worker processes): file descriptors 1 and 2, so C libraries' messages too, and
+    ``sys.stdout``/``sys.stderr``, which need not write to those descriptors (pytest's capture)."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
+    with open(log_path, "ab", buffering=0) as raw, open(log_path, "a", buffering=1) as text:
+        os.dup2(raw.fileno(), 1)
+        os.dup2(raw.fileno(), 2)
+        sys.stdout = sys.stderr = text
+        try:
+            yield
+        finally:
+            text.flush()
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            os.close(saved_fds[0])
+            os.close(saved_fds[1])
+
+
+def completed_result(job: Job) -> JobResult:
+    """The result of a job whose run completed before: nothing to do."""
+    from rlx2.train.rundir import SUMMARY, read_json
+
+    summary = read_json(Path(job.run_dir) / SUMMARY)
+    return JobResult(job.name, "completed", "skip", final_return=_final_return(summary))
+
+
+def run_job(job: Job) -> JobResult:
+    """Run one job where this function is called: skip, resume or train; never raises on failure.
+
+    The run's output (and a traceback on failure) goes to ``job.log_path``.
+    """
+    action = decide_action(job.run_dir)
+    if action == "skip":
+        return completed_result(job)
+    for name in _BLAS_THREAD_VARS:  # only takes effect before numpy/torch are first imported
+        os.environ.setdefault(name, str(job.threads))
+    started = time.perf_counter()
+    Path(job.log_path).parent.mkdir(parents=True, exist_ok=True)
+    with redirect_output(job.log_path):
+        stamp = datetime.now().isoformat(timespec="seconds")
+        what = f"resume {job.run_dir}" if action == "resume" else "rlx2 train " + " ".join(job.args)
+        print(f"=== {stamp} {job.name}: {what}", flush=True)
+        try:
+            from rlx2.train import loop
+
+            if action == "resume":
+                summary = loop.resume(job.run_dir, quiet=True)
+            else:
+                from rlx2.cli import parse_args
+                from rlx2.config import TrainConfig
+
+                summary = loop.train(parse_args(TrainConfig, job.args))
+        except Exception as exc:
+            traceback.print_exc()
+            print(f"=== {job.name}: failed", flush=True)
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return JobResult(
+                job.name, "failed", action, error, wall_time_s=time.perf_counter() - started
+            )
+        print(f"=== {job.name}: completed", flush=True)
+    return JobResult(
+        job.name,
+        "completed",
+        action,
+        final_return=_final_return(summary),
+        wall_time_s=time.perf_counter() - started,
+    )
+
+
+def _failed(job: Job, error: str) -> JobResult:
+    """A job that could not report for itself (its process or Ray task died)."""
+    return JobResult(job.name, "failed", "unknown", error)
+
+
+# ----- serial -------------------------------------------------------------------------------
+def run_serial(jobs: Sequence[Job], started: Started, finished: Finished) -> None:
+    """One job after another in this process."""
+    for job in jobs:
+        started(job)
+        finished(job, run_job(job))
+
+
+# ----- local processes ----------------------------------------------------------------------
+def _child(job: Job, conn) -> None:
+    """Entry point of a job's process: run it and send the result back."""
+    # Stop on SIGINT (Ctrl-C, or the driver stopping the sweep) even when started from a
+    # shell that ignores it for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = run_job(job)
+    except BaseException as exc:  # KeyboardInterrupt, or a bug outside the run itself
+        result = _failed(job, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    conn.send(result)
+    conn.close()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (kill, a batch scheduler) like Ctrl-C while jobs run, so the driver
+    stops its workers before it exits: an orphaned job would race a later sweep's resume."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Finished) -> None:
+    """Each job in its own spawned process, at most ``workers`` at a time."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    context = mp.get_context("spawn")  # fork after torch/threads is unsafe; spawn is portable
+    queue = list(jobs)
+    running: dict[Any, tuple[Job, Any, Any]] = {}  # sentinel -> (job, process, receiving end)
+    with sigterm_as_interrupt():
+        try:
+            while queue or running:
+                while queue and len(running) < workers:
+                    job = queue.pop(0)
+                    receiver, sender = context.Pipe(duplex=False)
+                    process = context.Process(
+                        target=_child, args=(job, sender), name=f"rlx2-{job.name}"
+                    )
+                    process.start()
+                    sender.close()  # the child holds the only sending end: EOF if it dies
+                    running[process.sentinel] = (job, process, receiver)
+                    started(job)
+                for sentinel in wait(list(running)):
+                    job, process, receiver = running.pop(sentinel)
+                    result = receiver.recv() if receiver.poll() else None
+                    receiver.close()
+                    process.join()
+                    if result is None:  # killed (out of memory, signal) before it could answer
+                        result = _failed(job, f"job process died (exit code {process.exitcode})")
+                    finished(job, result)
+        finally:
+            # Interrupted: Ctrl-C reaches the children too, SIGTERM does not. Ask each to stop as
+            # after Ctrl-C (it records "interrupted"), then wait; a run that does not stop in time
+            # is killed and stays "running" on disk. Either way the next sweep resumes it.
+            for _, process, _ in running.values():
+                if process.is_alive():
+                    with contextlib.suppress(OSError):
+                        os.kill(process.pid, signal.SIGINT)
+            deadline = time.monotonic() + 10.0
+            for _, process, receiver in running.values():
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+                receiver.close()
+
+
+# ----- Ray ----------------------------------------------------------------------------------
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--backend ray needs Ray: pip install 'rlx2[ray]' (or pip install ray)"
+        ) from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
+    """Connect to the Ray cluster at ``address``, or start a local instance with ``num_cpus``
+    CPUs (shut down on exit). Yields the ``ray`` module. An unreachable cluster is a
+    ConfigError, raised before a sweep writes anything."""
+    ray = import_ray()
+    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            if address:
+                ray.init(address=address, logging_level=logging.WARNING)
+            else:
+                ray.init(
+                    num_cpus=num_cpus,
+                    include_dashboard=False,
+                    object_store_memory=RAY_LOCAL_OBJECT_STORE_BYTES,
+                    logging_level=logging.WARNING,
+                )
+        except Exception as exc:  # ConnectionError, timeouts, bad addresses
+            where = (
+                f"--address {address}: cannot reach a Ray cluster"
+                if address
+                else "cannot start Ray"
+            )
+            raise ConfigError(f"{where} ({str(exc).splitlines()[0]})") from None
+    try:
+        yield ray
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_ray(jobs: Sequence[Job], workers: int | None, started: Started, finished: Finished) -> None:
+    """One Ray task per job (``num_cpus`` = the job's threads) on the connected cluster (see
+    ``ray_session``), at most ``workers`` in flight (default: the cluster's CPUs)."""
+    import ray
+
+    threads = max((job.threads for job in jobs), default=1)
+    # max_retries=0: a crashed job is reported; re-running the sweep resumes it.
+    remote_job = ray.remote(max_retries=0)(run_job)
+    capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    queue = list(jobs)
+    in_flight: dict[Any, Job] = {}
+    while queue or in_flight:
+        while queue and len(in_flight) < capacity:
+            job = queue.pop(0)
+            in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
+            started(job)
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        for ref in done:
+            job = in_flight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # the task's worker died, or Ray itself failed
+                result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
+            finished(job, result)

@@ -1,0 +1,741 @@
+"""``rlx2 sweep``: a grid of ``rlx2 train`` jobs from a small file, run in parallel, resumably.
+
+A sweep file (YAML, or TOML by extension) has six top-level keys::
+
+    out: runs/pendulum           # output directory (or --out)
+    name: "{algo}_{seed}"        # optional job-name template (option names in braces)
+    fixed: {env: Pendulum-v1}    # options of every job
+    grid: {seed: [0, 1, 2]}      # option -> values: the cartesian product
+    exclude: [{seed: 2}]         # drop grid jobs matching all options of one entry
+    include: [{seed: 7}]         # extra explicit jobs (fixed options + the entry)
+
+Options are ``rlx2 train`` flags, kebab- or snake-case. Every job is validated (unknown
+keys, invalid values, unknown tasks) before any job starts, and nothing is written before
+that. Each job gets a deterministic name and the run directory OUT/<name>; its output goes
+to OUT/logs/<name>.log; OUT/sweep.json records every job's options and status. Re-running
+skips completed runs and resumes interrupted or failed ones (``launch.run_job``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import itertools
+import json
+import os
+import re
+import sys
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tyro
+import yaml
+
+from rlx2.errors import ConfigError
+from rlx2.experiments.launch import (
+    Job,
+    JobResult,
+    completed_result,
+    decide_action,
+    import_ray,
+    ray_session,
+    run_local,
+    run_ray,
+)
+
+SWEEP_KEYS = ("out", "name", "fixed", "grid", "exclude", "include")
+OWNED_OPTIONS = {
+    "run-dir": "the sweep names run directories itself (OUT/<job name>)",
+    "overwrite": "re-running a sweep skips completed runs and resumes the others, never replaces them",
+}
+# Options that change how a run is executed or logged, not what it computes: an existing run
+# that differs from its job only in these is still that job's run.
+EXECUTION_OPTIONS = frozenset(
+    {"run_dir", "quiet", "threads", "overwrite", "device", "log_every", "checkpoint_every"}
+)
+CORE_NAME_KEYS = ("algo", "env", "method", "seed")
+RESERVED_NAMES = frozenset({"logs", "report", "sweep.json"})
+SWEEP_JSON = "sweep.json"
+LOGS = "logs"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+# ----- option names ---------------------------------------------------------------------------
+@functools.cache
+def option_fields() -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Every ``rlx2 train`` option: kebab flag -> (path of attributes in TrainConfig, type)."""
+    from rlx2.config import TrainConfig
+
+    fields: dict[str, tuple[tuple[str, ...], Any]] = {}
+
+    def walk(cls: type, path: tuple[str, ...]) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kind = hints[f.name]
+            if dataclasses.is_dataclass(kind):
+                walk(kind, (*path, f.name))  # tyro flattens sub-configs (OmitArgPrefixes)
+            else:
+                fields[f.name.replace("_", "-")] = ((*path, f.name), kind)
+
+    walk(TrainConfig, ())
+    return fields
+
+
+def config_value(config: Any, key: str) -> Any:
+    value = config
+    for attr in option_fields()[key][0]:
+        value = getattr(value, attr)
+    return value
+
+
+def _is_bool_option(key: str) -> bool:
+    return option_fields()[key][1] is bool
+
+
+def normalise_options(raw: Any, where: str) -> dict[str, Any]:
+    """Check a mapping of options: kebab-case keys that ``rlx2 train`` knows and the sweep allows."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a mapping of rlx2 train options, got {raw!r}")
+    known = option_fields()
+    options: dict[str, Any] = {}
+    for raw_key, value in raw.items():
+        key = str(raw_key).strip().removeprefix("--").replace("_", "-")
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (see rlx2 train --help)"
+            raise ConfigError(f"{where}: unknown option {raw_key!r}{hint}")
+        if key in OWNED_OPTIONS:
+            raise ConfigError(f"{where}: {key!r} cannot be set in a sweep: {OWNED_OPTIONS[key]}")
+        if key in options:
+            raise ConfigError(f"{where}: option {key!r} given twice")
+        options[key] = value
+    return options
+
+
+def _check_scalar(key: str, value: Any, where: str) -> None:
+    if _is_bool_option(key):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+    elif value is not None and not isinstance(value, str | int | float):
+        raise ConfigError(f"{where}: {key} must be a single value, got {value!r}")
+
+
+def cli_value(value: Any) -> str:
+    """One option value as ``rlx2 train`` reads it (None -> "None"; 3000000.0 -> "3000000")."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def option_args(options: Mapping[str, Any]) -> list[str]:
+    """Options -> ``rlx2 train`` arguments: booleans become --flag / --no-flag."""
+    args: list[str] = []
+    for key, value in options.items():
+        if _is_bool_option(key):
+            args.append(f"--{key}" if value else f"--no-{key}")
+        else:
+            args += [f"--{key}", cli_value(value)]
+    return args
+
+
+# ----- the sweep file -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed, checked sweep file: what to run, before it is expanded into jobs."""
+
+    source: str = "command line"
+    """Where it came from (named in error messages)."""
+    out: str | None = None
+    name: str | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    exclude: list[dict[str, Any]] = field(default_factory=list)
+    include: list[dict[str, Any]] = field(default_factory=list)
+
+
+def spec_from_dict(data: Any, source: str = "command line") -> SweepSpec:
+    """Check the structure of a sweep file (keys and value shapes; values are checked per job)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{source}: a sweep file must be a mapping with keys {', '.join(SWEEP_KEYS)}"
+        )
+    for key in data:
+        if key not in SWEEP_KEYS:
+            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{source}: unknown key {key!r} (valid: {', '.join(SWEEP_KEYS)}){hint}"
+            )
+    for key in ("out", "name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConfigError(f"{source}: {key} must be a string, got {data[key]!r}")
+    fixed = normalise_options(data.get("fixed") or {}, f"{source}: fixed")
+    for key, value in fixed.items():
+        _check_scalar(key, value, f"{source}: fixed")
+    grid: dict[str, list[Any]] = {}
+    for key, values in normalise_options(data.get("grid") or {}, f"{source}: grid").items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: grid: {key} must be a non-empty list, got {values!r}")
+        for value in values:
+            _check_scalar(key, value, f"{source}: grid")
+        if key in fixed:
+            raise ConfigError(f"{source}: {key!r} is both in fixed and in grid")
+        grid[key] = list(values)
+    lists = {}
+    for section in ("exclude", "include"):
+        entries = data.get(section) or []
+        if not isinstance(entries, list):
+            raise ConfigError(f"{source}: {section} must be a list of option mappings")
+        lists[section] = []
+        for i, entry in enumerate(entries):
+            where = f"{source}: {section}[{i}]"
+            options = normalise_options(entry, where)
+            if not options:
+                raise ConfigError(f"{where} is empty")
+            for key, value in options.items():
+                _check_scalar(key, value, where)
+            lists[section].append(options)
+    return SweepSpec(source, data.get("out"), data.get("name"), fixed, grid, **lists)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML with 1.2 booleans (only true/false: ``dynamic-buffer: on`` stays the string "on")
+    and duplicate keys rejected (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YamlLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: invalid YAML{at}: {problem}") from None
+
+
+def load_sweep_file(path: str | Path) -> SweepSpec:
+    """Read a sweep file: TOML for ``.toml``, YAML otherwise."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"sweep file {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError:
+                raise ConfigError(
+                    f"{path}: TOML sweep files need Python >= 3.11 (or tomli)"
+                ) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    else:
+        data = parse_yaml(text, str(path))
+    return spec_from_dict(data, str(path))
+
+
+def _parse_assignment(text: str, flag: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{flag} {text!r}: expected KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def apply_overrides(
+    spec: SweepSpec, sets: Sequence[str] = (), grids: Sequence[str] = ()
+) -> SweepSpec:
+    """``--set KEY=VALUE`` pins an option for every job (removing its grid axis);
+    ``--grid KEY=V1,V2`` adds or replaces a grid axis (removing the fixed value)."""
+    fixed, grid = dict(spec.fixed), dict(spec.grid)
+    for text in sets:
+        key, value = _parse_assignment(text, "--set")
+        options = normalise_options({key: parse_yaml(value, "--set")}, "--set")
+        for key, value in options.items():
+            _check_scalar(key, value, "--set")
+            grid.pop(key, None)
+            fixed[key] = value
+    for text in grids:
+        key, value = _parse_assignment(text, "--grid")
+        values = [parse_yaml(v.strip(), "--grid") for v in value.split(",") if v.strip()]
+        (key,) = normalise_options({key: values}, "--grid")
+        if not values:
+            raise ConfigError(f"--grid {text!r}: give at least one value")
+        for v in values:
+            _check_scalar(key, v, "--grid")
+        fixed.pop(key, None)
+        grid[key] = values
+    return dataclasses.replace(spec, fixed=fixed, grid=grid)
+
+
+# ----- expansion and naming (pure) ------------------------------------------------------------
+def _matches(options: Mapping[str, Any], pattern: Mapping[str, Any]) -> bool:
+    return all(
+        key in options and cli_value(options[key]) == cli_value(v) for key, v in pattern.items()
+    )
+
+
+def expand(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The jobs' options: fixed + each grid combination (first key outermost), minus excluded
+    ones, then the include entries (fixed + entry). Identical jobs are kept once."""
+    axes = list(spec.grid.items())
+    jobs = []
+    for values in itertools.product(*(vals for _, vals in axes)):
+        options = {
+            **spec.fixed,
+            **{key: value for (key, _), value in zip(axes, values, strict=True)},
+        }
+        if not any(_matches(options, pattern) for pattern in spec.exclude):
+            jobs.append(options)
+    jobs += [{**spec.fixed, **entry} for entry in spec.include]
+    unique: dict[tuple, dict[str, Any]] = {}
+    for options in jobs:
+        unique.setdefault(tuple(option_args(dict(sorted(options.items())))), options)
+    return list(unique.values())
+
+
+def unmatched_excludes(spec: SweepSpec) -> list[int]:
+    """Indices of exclude entries that match no grid job (a likely typo in a value)."""
+    axes = list(spec.grid.items())
+    combos = [
+        {**spec.fixed, **dict(zip((k for k, _ in axes), values, strict=True))}
+        for values in itertools.product(*(vals for _, vals in axes))
+    ]
+    return [i for i, p in enumerate(spec.exclude) if not any(_matches(c, p) for c in combos)]
+
+
+def varying_keys(spec: SweepSpec) -> list[str]:
+    """Options that may differ between jobs: grid axes and keys of include entries."""
+    keys = dict.fromkeys(spec.grid)
+    for entry in spec.include:
+        keys.update(dict.fromkeys(entry))
+    return list(keys)
+
+
+def sanitise(text: str) -> str:
+    return _UNSAFE.sub("-", text).strip("-")
+
+
+def _name_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}" if value == float(f"{value:g}") else repr(value)
+    return cli_value(value)
+
+
+def default_name(config: Any, options: Mapping[str, Any], varying: Sequence[str]) -> str:
+    """``<algo>_<env>_<method>[_a<actor>_c<critic>][_<key>-<value>...]_s<seed>``.
+
+    algo, env, method and seed always appear (adding seeds or methods to a sweep keeps the
+    names of its existing jobs); sparsities and other options only when they vary (grid
+    axes or include keys), other options sorted by name.
+    """
+    parts = [config.algo, config.env, config.sparse.method]
+    sparsities = config.sparsities()
+    if sparsities is not None:
+        if "actor-sparsity" in varying:
+            parts.append(f"a{_name_value(sparsities[0])}")
+        if "critic-sparsity" in varying:
+            parts.append(f"c{_name_value(sparsities[1])}")
+    for key in sorted(set(varying) - {*CORE_NAME_KEYS, "actor-sparsity", "critic-sparsity"}):
+        value = options[key] if key in options else config_value(config, key)
+        if _is_bool_option(key):
+            parts.append(key if value else f"no-{key}")
+        else:
+            parts.append(f"{key}-{_name_value(value)}")
+    parts.append(f"s{config.run.seed}")
+    return "_".join(sanitise(str(part)) for part in parts)
+
+
+def template_name(template: str, config: Any, options: Mapping[str, Any], source: str) -> str:
+    """Fill ``{option}`` placeholders (kebab or snake case) with the job's values."""
+
+    def fill(match: re.Match) -> str:
+        key = match.group(1).strip().replace("_", "-")
+        if key not in option_fields():
+            raise ConfigError(
+                f"{source}: name: unknown option {{{match.group(1)}}} in {template!r}"
+            )
+        value = options[key] if key in options else config_value(config, key)
+        return sanitise(_name_value(value))
+
+    return sanitise(_PLACEHOLDER.sub(fill, template))
+
+
+# ----- planning: every check before anything runs ---------------------------------------------
+def _describe(options: Mapping[str, Any], varying: Sequence[str]) -> str:
+    shown = [f"{k}={cli_value(options[k])}" for k in varying if k in options]
+    return " ".join(shown) or "the only job"
+
+
+def _flatten(nested: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """config.json's nested "config" -> (field name, value); field names are unique (flat CLI)."""
+    for key, value in nested.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value)
+        else:
+            yield key, value
+
+
+def config_conflict(config: Any, run_dir: Path) -> str | None:
+    """Options in which the run stored in ``run_dir`` differs from ``config`` (None if none)."""
+    from rlx2.train.rundir import CONFIG, read_json
+
+    try:
+        stored = dict(_flatten(read_json(run_dir / CONFIG)["config"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # config.json not written yet or unreadable: resume will tell
+    wanted = dict(_flatten(json.loads(json.dumps(dataclasses.asdict(config)))))
+    diffs = [
+        f"--{key.replace('_', '-')} {stored[key]!r} there, {value!r} here"
+        for key, value in wanted.items()
+        if key not in EXECUTION_OPTIONS and key in stored and stored[key] != value
+    ]
+    return "; ".join(diffs[:3]) + ("; ..." if len(diffs) > 3 else "") if diffs else None
+
+
+def plan_jobs(spec: SweepSpec, out: str | Path) -> list[Job]:
+    """Expand, validate and name every job. Raises ConfigError; writes nothing."""
+    from rlx2.cli import parse_args
+    from rlx2.config import TrainConfig
+    from rlx2.train.envs import check_env
+    from rlx2.train.rundir import holds_run
+
+    out = Path(out).expanduser().absolute()
+    varying = varying_keys(spec)
+    jobs: list[Job] = []
+    seen: dict[str, str] = {}  # lower-cased name -> job index (case-insensitive filesystems)
+    checked_envs: set[str] = set()
+    for i, options in enumerate(expand(spec)):
+        where = f"{spec.source}: job {i} ({_describe(options, varying)})"
+        args = option_args(options)
+        try:
+            config = parse_args(TrainConfig, ["--quiet", *args], prog="rlx2 train")
+            if config.env not in checked_envs:
+                check_env(config.env)
+                checked_envs.add(config.env)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if spec.name:
+            name = template_name(spec.name, config, options, spec.source)
+        else:
+            name = default_name(config, options, varying)
+        if not name or name.startswith(".") or name.lower() in RESERVED_NAMES:
+            raise ConfigError(f"{where}: job name {name!r} is not usable as a directory name")
+        if name.lower() in seen:
+            raise ConfigError(
+                f"{where}: job {seen[name.lower()]} is also named {name!r}; tell them apart in "
+                "the name template, or drop one with exclude (e.g. dense ignores sparsities)"
+            )
+        seen[name.lower()] = f"{i}"
+        run_dir = out / name
+        if holds_run(run_dir):
+            conflict = config_conflict(config, run_dir)
+            if conflict:
+                raise ConfigError(
+                    f"{where}: {run_dir} holds a run with other options ({conflict}); "
+                    "use another --out or delete that run"
+                )
+        jobs.append(
+            Job(
+                name=name,
+                args=("--quiet", *args, "--run-dir", str(run_dir)),
+                run_dir=str(run_dir),
+                log_path=str(out / LOGS / f"{name}.log"),
+                threads=config.run.threads,
+                options=dict(options),
+            )
+        )
+    return jobs
+
+
+# ----- running --------------------------------------------------------------------------------
+class SweepProgress:
+    """The driver's view of a sweep: statuses, progress lines, and OUT/sweep.json."""
+
+    def __init__(self, spec: SweepSpec, out: Path, jobs: Sequence[Job], backend: str, stream=None):
+        self.spec, self.out, self.backend = spec, out, backend
+        self.stream = stream if stream is not None else sys.stderr
+        self.started_at = datetime.now().isoformat(timespec="seconds")
+        self.records: dict[str, dict[str, Any]] = {
+            job.name: {
+                "name": job.name,
+                "status": "pending",
+                "action": decide_action(job.run_dir),
+                "run_dir": job.run_dir,
+                "log": job.log_path,
+                "options": job.options,
+                "args": list(job.args),
+                "error": None,
+                "final_return": None,
+                "wall_time_s": None,
+            }
+            for job in jobs
+        }
+
+    def count(self, status: str) -> int:
+        return sum(record["status"] == status for record in self.records.values())
+
+    def line(self, text: str) -> None:
+        total = len(self.records)
+        print(
+            f"[sweep] done {self.count('completed')}/{total} running {self.count('running')} "
+            f"failed {self.count('failed')} — {text}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def started(self, job: Job) -> None:
+        record = self.records[job.name]
+        record["status"] = "running"
+        self.line(
+            f"{job.name} started ({'resuming' if record['action'] == 'resume' else 'new run'})"
+        )
+        self.write()
+
+    def finished(self, job: Job, result: JobResult) -> None:
+        record = self.records[job.name]
+        action = result.action if result.action != "unknown" else record["action"]
+        record.update(
+            status=result.status,
+            action=action,
+            error=result.error,
+            final_return=result.final_return,
+            wall_time_s=round(result.wall_time_s, 1),
+        )
+        if result.status == "completed":
+            score = (
+                "" if result.final_return is None else f"final_return={result.final_return:.2f}, "
+            )
+            self.line(f"{job.name} completed ({score}{result.wall_time_s / 60:.1f} min)")
+        else:
+            self.line(f"{job.name} FAILED: {result.error} (log: {job.log_path})")
+        self.write()
+
+    def skipped(self, job: Job, result: JobResult) -> None:
+        self.records[job.name].update(
+            status="completed", action="skip", final_return=result.final_return
+        )
+
+    def write(self) -> None:
+        from rlx2.train.rundir import atomic_write_json
+
+        counts = {s: self.count(s) for s in ("completed", "running", "failed", "pending")}
+        atomic_write_json(
+            self.out / SWEEP_JSON,
+            {
+                "sweep": {
+                    "source": self.spec.source,
+                    "out": str(self.out),
+                    "backend": self.backend,
+                    "started": self.started_at,
+                    "updated": datetime.now().isoformat(timespec="seconds"),
+                    "name": self.spec.name,
+                    "fixed": self.spec.fixed,
+                    "grid": self.spec.grid,
+                    "exclude": self.spec.exclude,
+                    "include": self.spec.include,
+                },
+                "counts": {"total": len(self.records), **counts},
+                "jobs": list(self.records.values()),
+            },
+        )
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.records.values() if r["status"] == "failed"]
+
+
+@contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """One sweep at a time per OUT: two would resume the same runs concurrently."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out / ".sweep.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(f"another rlx2 sweep is running on {out}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+Backend = Callable[[Sequence[Job], Callable[[Job], None], Callable[[Job, JobResult], None]], None]
+
+
+def run_sweep(
+    spec: SweepSpec,
+    jobs: Sequence[Job],
+    out: str | Path,
+    backend: Backend,
+    backend_name: str = "local",
+    stream=None,
+) -> SweepProgress:
+    """Run ``jobs`` (from ``plan_jobs``) with ``backend``: completed runs are skipped here,
+    without a worker; the others are trained or resumed. Returns the final bookkeeping."""
+    out = Path(out).expanduser().absolute()
+    (out / LOGS).mkdir(parents=True, exist_ok=True)
+    with sweep_lock(out):
+        progress = SweepProgress(spec, out, jobs, backend_name, stream)
+        todo = []
+        for job in jobs:
+            if progress.records[job.name]["action"] == "skip":
+                progress.skipped(job, completed_result(job))
+            else:
+                todo.append(job)
+        actions = [progress.records[job.name]["action"] for job in jobs]
+        print(
+            f"[sweep] {len(jobs)} jobs in {out} ({backend_name}): {actions.count('skip')} completed "
+            f"before, {actions.count('resume')} to resume, {actions.count('train')} new",
+            file=progress.stream,
+            flush=True,
+        )
+        progress.write()
+        try:
+            backend(todo, progress.started, progress.finished)
+        finally:
+            for record in progress.records.values():
+                if record["status"] == "running":  # interrupted: the next sweep resumes it
+                    record.update(status="failed", error="interrupted")
+            progress.write()
+    return progress
+
+
+# ----- the command ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepConfig:
+    """``rlx2 sweep``: run a grid of ``rlx2 train`` jobs in parallel; re-running skips completed
+    runs and resumes interrupted ones (docs/experiments.md)."""
+
+    file: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[FILE]")] = None
+    """Sweep file (.yaml/.yml, or .toml): keys out, name, fixed, grid, exclude, include."""
+    out: str | None = None
+    """Output directory (overrides the file's out): OUT/<job>/ runs, OUT/logs/, OUT/sweep.json."""
+    backend: Literal["local", "ray"] = "local"
+    """local: a process per job on this machine; ray: Ray tasks (a cluster with --address)."""
+    workers: int | None = None
+    """Jobs at once (default: CPU cores / threads per job; Ray with --address: the cluster's CPUs)."""
+    address: str | None = None
+    """Ray cluster address (auto, or HOST:PORT); default: start a local Ray instance."""
+    dry_run: bool = False
+    """Validate, print the jobs with what would happen to each (new, resume, skip) and exit."""
+    set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    """KEY=VALUE: set an option for every job (replaces the file's fixed value or grid axis); repeatable."""
+    grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    """KEY=V1,V2,...: a grid axis (adds to or replaces the file's); repeatable."""
+
+    def __post_init__(self) -> None:
+        if self.file is None and not self.grid:
+            raise ConfigError("give a sweep FILE or at least one --grid KEY=V1,V2")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be positive, got {self.workers}")
+        if self.address is not None and self.backend != "ray":
+            raise ConfigError("--address needs --backend ray")
+
+
+def default_workers(jobs: Sequence[Job]) -> int:
+    threads = max((job.threads for job in jobs), default=1)
+    return max(1, (os.cpu_count() or 1) // threads)
+
+
+def main(config: SweepConfig, stream=None) -> int:
+    """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed)."""
+    stream = stream if stream is not None else sys.stderr
+    spec = load_sweep_file(config.file) if config.file is not None else SweepSpec("--grid")
+    spec = apply_overrides(spec, config.set, config.grid)
+    out = config.out or spec.out
+    if not out:
+        raise ConfigError(f"{spec.source}: no output directory: give --out or out: in the file")
+    jobs = plan_jobs(spec, out)
+    for i in unmatched_excludes(spec):
+        print(f"[sweep] warning: {spec.source}: exclude[{i}] matches no job", file=stream)
+    if config.backend == "ray":
+        import_ray()  # a missing Ray fails now, before anything is written
+    if config.dry_run:
+        for job in jobs:
+            action = {"skip": "completed", "resume": "resume", "train": "new"}[
+                decide_action(job.run_dir)
+            ]
+            print(f"{action:<9} {job.name}  {' '.join(option_args(job.options))}")
+        print(f"{len(jobs)} jobs -> {Path(out).expanduser().absolute()}")
+        return 0
+    if config.backend == "ray":
+        threads = max((job.threads for job in jobs), default=1)
+        workers = config.workers or (None if config.address else default_workers(jobs))
+        with ray_session(config.address, (workers or 1) * threads):
+            progress = run_sweep(
+                spec,
+                jobs,
+                out,
+                lambda todo, started, finished: run_ray(todo, workers, started, finished),
+                "ray",
+                stream,
+            )
+    else:
+        workers = config.workers or default_workers(jobs)
+        progress = run_sweep(
+            spec,
+            jobs,
+            out,
+            lambda todo, started, finished: run_local(todo, workers, started, finished),
+            "local",
+            stream,
+        )
+    failures = progress.failures()
+    completed = progress.count("completed")
+    print(
+        f"sweep: {len(jobs)} jobs, {completed} completed, {len(failures)} failed ({progress.out / SWEEP_JSON})"
+    )
+    for record in failures:
+        print(f"  FAILED {record['name']}: {record['error']} (log: {record['log']})")
+    return 1 if failures else 0
+
+
+def cli_main(args: Sequence[str]) -> None:
+    """Entry point of ``rlx2 sweep ARGS``: bad input exits 2 with one line, failures exit 1."""
+    from rlx2.cli import fail, parse
+
+    config = parse(SweepConfig, args, "rlx2 sweep")
+    try:
+        code = main(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    if code:
+        raise SystemExit(code)
