@@ -6,28 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import FAST, assert_one_line_error, run_cli
 
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
 from rlx2.cli import condense_parse_error, main
-
-FAST = [
-    "--learning-starts",
-    "256",
-    "--batch-size",
-    "32",
-    "--hidden",
-    "16",
-    "--eval-episodes",
-    "2",
-    "--quiet",
-]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    err = capsys.readouterr().err
-    return exc.value.code, err
 
 
 @pytest.mark.parametrize(
@@ -52,9 +34,7 @@ def run_cli(args, capsys):
 )
 def test_bad_input_exits_2_with_one_line(args, needle, capsys, tmp_path):
     code, err = run_cli(["train", "--run-dir", str(tmp_path / "run"), *args], capsys)
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("rlx2: error:"), err
-    assert needle in err
+    assert_one_line_error(code, err, needle)
     assert not (tmp_path / "run").exists(), "nothing may be written on bad input"
 
 

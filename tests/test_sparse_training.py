@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import FAST, assert_one_line_error, run_cli
 
 import toy_envs  # noqa: F401
 from rlx2.cli import main
@@ -13,14 +14,6 @@ from rlx2.sparse.masks import linear_weights
 from rlx2.train.builders import build_agent, dense_weight_counts
 from rlx2.train.envs import check_env
 from rlx2.value.replay import ReplayBuffer
-
-FAST = ["--learning-starts", "256", "--batch-size", "32", "--eval-episodes", "1", "--quiet"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code, capsys.readouterr().err
 
 
 def make_config(algo, method, actor=0.9, critic=0.8, **sparse):
@@ -105,6 +98,8 @@ def test_sparse_run_summary_counts_sparsity_from_final_weights(tmp_path):
             "--run-dir",
             str(run_dir),
             *FAST,
+            "--hidden",
+            "32",  # after FAST: the last occurrence wins
         ]
     )
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -228,7 +223,7 @@ def test_sparse_bad_input_exits_2(args, needle, capsys, tmp_path):
     code, err = run_cli(
         ["train", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "r"), *args], capsys
     )
-    assert code == 2 and err.count("\n") == 1 and needle in err, err
+    assert_one_line_error(code, err, needle)
     assert not (tmp_path / "r").exists()
 
 

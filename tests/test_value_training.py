@@ -3,22 +3,11 @@
 import json
 
 import pytest
+from helpers import FAST, assert_one_line_error, run_cli
 
 import toy_envs  # noqa: F401
 from rlx2.cli import main
 from rlx2.config import RunConfig, SparseConfig, TrainConfig, ValueConfig
-
-FAST = [
-    "--learning-starts",
-    "256",
-    "--batch-size",
-    "32",
-    "--hidden",
-    "16",
-    "--eval-episodes",
-    "1",
-    "--quiet",
-]
 
 
 def settings(method="dense", total_steps=3_000_000, algo="td3", **value):
@@ -109,10 +98,10 @@ def test_other_methods_default_to_standard_value_learning_and_combine_with_rlx2s
     ],
 )
 def test_value_learning_bad_input_exits_2(args, needle, capsys, tmp_path):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "r"), *args])
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and err.count("\n") == 1 and needle in err, err
+    code, err = run_cli(
+        ["train", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "r"), *args], capsys
+    )
+    assert_one_line_error(code, err, needle)
     assert not (tmp_path / "r").exists()
 
 

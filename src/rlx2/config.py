@@ -38,6 +38,22 @@ def require_non_negative(obj: object, *names: str) -> None:
             raise ConfigError(f"{_flag(name)} must be >= 0, got {value!r}")
 
 
+# RunConfig fields that change how a run is executed or logged, not what it computes: two runs
+# differing only in these are the same experiment (used by sweep re-runs and report grouping).
+EXECUTION_FIELDS = frozenset(
+    {
+        "run_dir",
+        "quiet",
+        "threads",
+        "overwrite",
+        "device",
+        "log_every",
+        "checkpoint_every",
+        "resume",
+    }
+)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     """What TD3 and SAC share (spec §1)."""

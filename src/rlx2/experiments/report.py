@@ -27,6 +27,7 @@ from typing import Annotated, Any, NamedTuple
 import numpy as np
 import tyro
 
+from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError
 from rlx2.experiments import stats
 from rlx2.train import rundir
@@ -36,16 +37,7 @@ PLOT_PREFIXES = ("curves_", "sparsity_")
 STATUSES = ("completed", "running", "failed")
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
 # Settings that may differ between the seeds of one group without changing the experiment.
-IGNORED_SETTINGS = (
-    "run.seed",
-    "run.run_dir",
-    "run.quiet",
-    "run.overwrite",
-    "run.threads",
-    "run.log_every",
-    "run.checkpoint_every",
-    "run.device",
-)
+IGNORED_SETTINGS = tuple(sorted({"run.seed"} | {f"run.{name}" for name in EXECUTION_FIELDS}))
 # Settings that define "the same protocol" for a sparse group and its dense reference (§8).
 PROTOCOL_PREFIXES = ("env", "algo", "run.", "agent.", "td3.", "sac.")
 RATIO_FIELDS = (

@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 import tyro
 import yaml
 
+from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError
 from rlx2.experiments.launch import (
     Job,
@@ -54,11 +55,8 @@ OWNED_OPTIONS = {
     "run-dir": "the sweep names run directories itself (OUT/<job name>)",
     "overwrite": "re-running a sweep skips completed runs and resumes the others, never replaces them",
 }
-# Options that change how a run is executed or logged, not what it computes: an existing run
-# that differs from its job only in these is still that job's run.
-EXECUTION_OPTIONS = frozenset(
-    {"run_dir", "quiet", "threads", "overwrite", "device", "log_every", "checkpoint_every"}
-)
+# An existing run that differs from its job only in how it is executed is still that job's run.
+EXECUTION_OPTIONS = EXECUTION_FIELDS
 CORE_NAME_KEYS = ("algo", "env", "method", "seed")
 RESERVED_NAMES = frozenset({"logs", "report", "sweep.json"})
 SWEEP_JSON = "sweep.json"
