@@ -1,4 +1,4 @@
-"""Dense TD3 and SAC training throughput on a Gymnasium task (default Hopper-v5).
+"""TD3 and SAC training throughput on a Gymnasium task (default Hopper-v5), dense or masked-sparse.
 
 Measures, in one process with 1 torch thread (medians of repeats):
 - ``env_steps_per_second``: the environment alone with random actions (the baseline),
@@ -7,7 +7,7 @@ Measures, in one process with 1 torch thread (medians of repeats):
 - ``train_steps_per_second``: the real interaction+update step (act, env.step, buffer add,
   sample, update), and ``update_share``: the fraction of a training step spent updating.
 
-    python benchmarks/train_throughput.py [--env Hopper-v5] [--markdown docs/benchmarks.md]
+    python benchmarks/train_throughput.py [--env Hopper-v5] [--methods dense rlx2] [--markdown docs/benchmarks.md]
 
 Prints one JSON object per algorithm on stdout.
 """
@@ -26,15 +26,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import median_time, write_section  # noqa: E402
 
-from rlx2.config import TrainConfig  # noqa: E402
+from rlx2.config import SparseConfig, TrainConfig  # noqa: E402
 from rlx2.train.builders import build_agent  # noqa: E402
 from rlx2.train.envs import check_env, make_env  # noqa: E402
 from rlx2.value.replay import ReplayBuffer  # noqa: E402
 
 
-def measure(algo: str, env_id: str, repeats: int, steps: int) -> dict:
+def measure(algo: str, env_id: str, repeats: int, steps: int, method: str = "dense") -> dict:
     torch.manual_seed(0)
-    config = TrainConfig(env=env_id, algo=algo)
+    sparse = SparseConfig(method=method, preset="paper") if method != "dense" else SparseConfig()
+    config = TrainConfig(env=env_id, algo=algo, sparse=sparse)
     spec = check_env(env_id)
     agent, _ = build_agent(config, spec)
     env = make_env(env_id)
@@ -65,6 +66,7 @@ def measure(algo: str, env_id: str, repeats: int, steps: int) -> dict:
     return {
         "benchmark": "train_throughput",
         "algo": algo,
+        "method": method,
         "env": env_id,
         "threads": torch.get_num_threads(),
         "batch_size": batch_size,
@@ -82,18 +84,18 @@ def measure(algo: str, env_id: str, repeats: int, steps: int) -> dict:
 def markdown(results: list[dict]) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
-        "## Dense training throughput (`benchmarks/train_throughput.py`)",
+        "## Training throughput (`benchmarks/train_throughput.py`)",
         "",
         f"{results[0]['env']}, batch {results[0]['batch_size']}, hidden {results[0]['hidden']}, "
         f"{results[0]['threads']} torch thread, CPU `{cpu}`; medians of {results[0]['repeats']} repeats "
         f"of {results[0]['steps_per_repeat']} steps.",
         "",
-        "| algo | env only (steps/s) | act (µs) | update (ms) | training (steps/s) | update share |",
-        "|---|---|---|---|---|---|",
+        "| algo | method | env only (steps/s) | act (µs) | update (ms) | training (steps/s) | update share |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['algo'].upper()} | {r['env_steps_per_second']:.0f} | {r['act_us']:.0f} | {r['update_ms']:.2f} "
+            f"| {r['algo'].upper()} | {r['method']} | {r['env_steps_per_second']:.0f} | {r['act_us']:.0f} | {r['update_ms']:.2f} "
             f"| {r['train_steps_per_second']:.0f} | {100 * r['update_share']:.0f} % |"
         )
     return "\n".join(lines)
@@ -103,6 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--algos", nargs="+", default=["td3", "sac"], choices=["td3", "sac"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["dense"], help="dense and/or sparse methods (masked execution, --preset paper)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
@@ -111,9 +116,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results = []
     for algo in args.algos:
-        result = measure(algo, args.env, args.repeats, args.steps)
-        print(json.dumps(result), flush=True)
-        results.append(result)
+        for method in args.methods:
+            result = measure(algo, args.env, args.repeats, args.steps, method)
+            print(json.dumps(result), flush=True)
+            results.append(result)
     if args.markdown:
         write_section(args.markdown, "train-throughput", markdown(results))
 
