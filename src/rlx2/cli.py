@@ -163,6 +163,24 @@ def _report(args: Sequence[str]) -> None:
     cli_main(args)
 
 
+def _bench(args: Sequence[str]) -> None:
+    from rlx2.bench import cli_main
+
+    cli_main(args)
+
+
+def _export(args: Sequence[str]) -> None:
+    from rlx2.deploy.export import cli_main
+
+    cli_main(args)
+
+
+def _evaluate(args: Sequence[str]) -> None:
+    from rlx2.deploy.evaluate import cli_main
+
+    cli_main(args)
+
+
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "train": (_train, "train one agent (TD3 or SAC) on a Gymnasium task and write a run directory"),
     "sweep": (
@@ -173,6 +191,12 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
         _report,
         "tables, statistics (IQM with bootstrap CIs) and plots from run directories",
     ),
+    "bench": (
+        _bench,
+        "time TD3/SAC updates and actor inference: dense vs masked vs sparse execution",
+    ),
+    "export": (_export, "write a run's final actor as a compact sparse policy file (safetensors)"),
+    "evaluate": (_evaluate, "evaluate an exported policy file with NumPy only"),
     "cost": (
         _cost,
         "model size and training/inference FLOPs of a method as fractions of dense (JSON)",
