@@ -1,0 +1,441 @@
+"""Export and NumPy-only deployment (rlx2 export / rlx2 evaluate / rlx2.deploy.load_policy).
+
+Few-second Pendulum runs (TD3 and SAC, dense and RigL) are trained once per module;
+every test reads them. A run's last evaluation is at its last step, so re-evaluating the
+exported final actor with the run's seed must give the same returns.
+"""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_one_line_error, run_cli
+from safetensors.numpy import save
+
+from rlx2.cli import main
+from rlx2.config import RunConfig
+from rlx2.deploy import NumpyPolicy, PolicyFileError, load_policy
+from rlx2.deploy.export import (
+    actor_layers,
+    csr_arrays,
+    export_policy,
+    load_final_agent,
+    policy_metadata,
+    policy_tensors,
+)
+from rlx2.deploy.numpy_policy import EXECUTIONS, _CsrLayer, policy_from_tensors
+from rlx2.nets import DeterministicActor
+from rlx2.sparse.masks import linear_weights
+from rlx2.train import rundir
+
+TRAIN = [
+    "--env",
+    "Pendulum-v1",
+    "--total-steps",
+    "1200",
+    "--learning-starts",
+    "256",
+    "--batch-size",
+    "32",
+    "--hidden",
+    "32",
+    "--eval-every",
+    "600",  # divides --total-steps: the last evaluation is of the final actor
+    "--eval-episodes",
+    "2",
+    "--quiet",
+]
+SPARSE = ["--method", "rigl", "--actor-sparsity", "0.9", "--critic-sparsity", "0.8"]
+SPARSE += ["--topology-interval", "100"]  # a few topology updates within the short run
+CASES = [("td3", "dense"), ("td3", "rigl"), ("sac", "dense"), ("sac", "rigl")]
+# With the --backend option, RigL runs on the sparse backend (SparseMLP) by default; export a
+# masked (nn.Linear) RigL run too.
+if "backend" in {f.name for f in dataclasses.fields(RunConfig)}:
+    CASES.append(("td3", "rigl-masked"))
+CASE_IDS = [f"{algo}-{method}" for algo, method in CASES]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[tuple[str, str], Path]:
+    root = tmp_path_factory.mktemp("deploy_runs")
+    made = {}
+    for seed, (algo, method) in enumerate(CASES):
+        run_dir = root / f"{algo}_{method}"
+        extra = {"dense": [], "rigl": SPARSE, "rigl-masked": [*SPARSE, "--backend", "masked"]}
+        seeding = ["--seed", str(seed), "--run-dir", str(run_dir)]
+        main(["train", *TRAIN, "--algo", algo, *extra[method], *seeding])
+        made[(algo, method)] = run_dir
+    return made
+
+
+@pytest.fixture(scope="module")
+def exported(runs, tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """The CSR policy file of every run, written through the CLI."""
+    root = tmp_path_factory.mktemp("policies")
+    files = {}
+    for (algo, method), run_dir in runs.items():
+        files[(algo, method)] = root / f"{algo}_{method}.safetensors"
+        main(["export", str(run_dir), "--out", str(files[(algo, method)])])
+    return files
+
+
+def torch_actions(agent, obs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return agent.actor(torch.as_tensor(obs)).numpy()
+
+
+# ------------------------------------------------------------------ round trip and actions
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_exported_policy_computes_the_torch_actor(case, runs, exported, tmp_path):
+    algo, method = case
+    agent, _, _ = load_final_agent(runs[case])
+    dense_file = tmp_path / "dense.safetensors"
+    export_policy(runs[case], dense_file, dense=True)
+    policies = {
+        (storage, execution): load_policy(path, execution)
+        for storage, path in (("csr", exported[case]), ("dense", dense_file))
+        for execution in EXECUTIONS
+    }
+    policy = policies[("csr", "auto")]
+
+    meta = policy.metadata
+    assert (policy.obs_dim, policy.act_dim) == (3, 1)
+    assert json.loads(meta["hidden_sizes"]) == [32, 32]
+    assert meta["head"] == ("gaussian_mean" if algo == "sac" else "deterministic")
+    assert (meta["algo"], meta["method"], meta["env"]) == (
+        algo,
+        method.split("-")[0],
+        "Pendulum-v1",
+    )
+    assert meta["storage"] == "csr" and policies[("dense", "auto")].metadata["storage"] == "dense"
+    assert policies[("csr", "csr")].execution == ["csr"] * 3
+    assert policies[("csr", "dense")].execution == ["dense"] * 3
+    if method.startswith("rigl"):
+        masks = agent.actor_updater.masks
+        assert int(meta["num_active"]) == sum(masks.num_active())
+        assert float(meta["sparsity"]) == pytest.approx(masks.sparsity(), abs=1e-6)
+        used = policies[("csr", "csr")].num_stored_weights  # SAC: the log σ rows are skipped
+        assert used == int(meta["num_active"]) if algo == "td3" else used < int(meta["num_active"])
+
+    obs = np.random.default_rng(0).normal(scale=3.0, size=(256, 3)).astype(np.float32)
+    expected = torch_actions(agent, obs)  # [256, 1]
+    for key, candidate in policies.items():
+        batch = candidate(obs)
+        assert batch.dtype == np.float32 and batch.shape == (256, 1), key
+        np.testing.assert_allclose(batch, expected, rtol=0, atol=1e-5, err_msg=str(key))
+        single = np.stack([candidate(o) for o in obs[:32]])  # the batch-1 path of evaluation
+        np.testing.assert_allclose(single, expected[:32], rtol=0, atol=1e-5, err_msg=str(key))
+
+
+@pytest.mark.parametrize("execution", ["auto", "csr"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_evaluate_reproduces_the_runs_last_evaluation(case, execution, runs, exported, capsys):
+    last = rundir.read_evaluations(runs[case])[-1]
+    assert last["step"] == 1200  # the final actor's evaluation
+    capsys.readouterr()
+    policy = ["--policy", str(exported[case]), "--execution", execution]
+    main(["evaluate", *policy, "--episodes", "2", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["seed"] == list(CASES).index(case) and result["env_seed"] == result["seed"] + 100
+    # float32 NumPy vs torch differ in the last bits of an action (~1e-7); on Pendulum that
+    # moves a 200-step return by ~1e-9 relative (docs/deploy.md), never by 1e-6.
+    assert result["return_mean"] == pytest.approx(last["return_mean"], rel=1e-6)
+    assert min(result["returns"]) == pytest.approx(last["return_min"], rel=1e-6)
+    assert max(result["returns"]) == pytest.approx(last["return_max"], rel=1e-6)
+
+
+def test_evaluate_prints_one_line_summary(exported, capsys):
+    main(
+        ["evaluate", "--policy", str(exported[("td3", "dense")]), "--episodes", "1", "--seed", "7"]
+    )
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("Pendulum-v1: return ") and "seed 7" in out
+
+
+# ------------------------------------------------------------------ sizes
+
+
+def random_layers(rng, widths, density) -> list:
+    layers = []
+    for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+        mask = rng.random((n_out, n_in)) < density
+        weight = np.where(mask, rng.normal(size=(n_out, n_in)), 0).astype(np.float32)
+        layers.append((weight, mask, rng.normal(size=n_out).astype(np.float32)))
+    return layers
+
+
+def test_csr_file_grows_with_active_weights_and_beats_dense():
+    rng = np.random.default_rng(0)
+    widths = [11, 256, 256, 3]  # Hopper's actor
+    scale, bias = np.ones(3, np.float32), np.zeros(3, np.float32)
+    csr_sizes, tensor_bytes, actives = [], [], []
+    for density in (0.02, 0.05, 0.1, 0.2):
+        layers = random_layers(rng, widths, density)
+        tensors = policy_tensors(layers, scale, bias, "csr")
+        csr_sizes.append(len(save(tensors)))
+        tensor_bytes.append(sum(t.nbytes for t in tensors.values()))
+        actives.append(sum(int(m.sum()) for _, m, _ in layers))
+    dense_size = len(save(policy_tensors(layers, scale, bias, "dense")))
+    assert csr_sizes == sorted(csr_sizes) and csr_sizes[-1] < dense_size
+    # int16 indices + float32 values: exactly 6 bytes per active weight, the rest is fixed.
+    fixed = [b - 6 * a for b, a in zip(tensor_bytes, actives, strict=True)]
+    assert len(set(fixed)) == 1
+    assert fixed[0] == 4 * (257 + 257 + 4) + 4 * (256 + 256 + 3) + 2 * 4 * 3  # indptr, biases, head
+
+
+def test_exported_sparse_run_is_smaller_than_dense(runs, tmp_path):
+    result = export_policy(runs[("td3", "rigl")], tmp_path / "p.safetensors")
+    assert result.file_bytes == (tmp_path / "p.safetensors").stat().st_size
+    assert result.file_bytes == result.csr_file_bytes < result.dense_file_bytes
+    assert result.num_active < 0.11 * result.num_weights
+
+
+# ------------------------------------------------------------------ pure pieces against brute force
+
+
+def test_csr_arrays_hand_sized():
+    weight = np.array([[0.0, 2.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 3.0]], np.float32)
+    mask = np.array([[True, True, False], [False, False, False], [True, False, True]])
+    indptr, indices, values = csr_arrays(weight, mask)
+    assert indptr.tolist() == [0, 2, 2, 4] and indptr.dtype == np.int32
+    assert indices.tolist() == [0, 1, 0, 2] and indices.dtype == np.int16
+    assert values.tolist() == [0.0, 2.0, 1.0, 3.0]  # the active zero at (0, 0) is kept
+
+
+@pytest.mark.parametrize("batch", [9, 300])  # 300: the k-step path; 9: reduceat per column
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.3, 1.0])
+def test_csr_layer_matches_dense_matmul(density, batch):
+    rng = np.random.default_rng(1)
+    weight = rng.normal(size=(40, 17)).astype(np.float32)
+    mask = rng.random((40, 17)) < density
+    mask[[3, 39]] = False  # empty rows in the middle and at the end
+    weight = np.where(mask, weight, 0).astype(np.float32)
+    bias = rng.normal(size=40).astype(np.float32)
+    layer = _CsrLayer(*csr_arrays(weight, mask), bias)
+    x = rng.normal(size=(batch, 17)).astype(np.float32)
+    expected = x.astype(np.float64) @ weight.T.astype(np.float64) + bias  # [batch, 40]
+    np.testing.assert_allclose(layer(x.T).T, expected, rtol=1e-5, atol=1e-5)  # feature-major
+    np.testing.assert_allclose(layer(x[4]), expected[4], rtol=1e-5, atol=1e-5)  # one observation
+
+
+def test_batch_and_single_observations_give_the_same_actions():
+    rng = np.random.default_rng(2)
+    layers = random_layers(rng, [5, 8, 8, 2], 0.3)  # uneven rows, some empty
+    metadata = policy_metadata(layers, "td3", "Toy-v0", 2, {})
+    tensors = policy_tensors(layers, np.full(2, 2.0, np.float32), np.zeros(2, np.float32), "csr")
+    policy = policy_from_tensors(tensors, {**metadata, "storage": "csr"}, execution="csr")
+    assert policy.execution == ["csr"] * 3
+    obs = rng.normal(size=(100, 5)).astype(np.float32)
+    batch = policy(obs)  # [100, 2]
+    assert batch.flags.c_contiguous
+    np.testing.assert_allclose(batch, np.stack([policy(o) for o in obs]), rtol=1e-6, atol=1e-6)
+
+
+def hand_masked_actor() -> tuple[DeterministicActor, list[torch.Tensor]]:
+    """A 3 -> 4 -> 4 -> 1 actor masked to every other weight, with one active weight at 0."""
+    actor = DeterministicActor(3, 1, 4, torch.tensor([-2.0]), torch.tensor([2.0]))
+    masks = [torch.arange(w.numel()).reshape(w.shape) % 2 == 0 for w in linear_weights(actor)]
+    with torch.no_grad():
+        for weight, mask in zip(linear_weights(actor), masks, strict=True):
+            weight.mul_(mask)
+        actor.net[0].weight[0, 0] = 0.0  # active (flat index 0) but 0, e.g. regrown at zero
+    return actor, masks
+
+
+def test_actor_layers_keeps_active_zero_weights():
+    actor, masks = hand_masked_actor()
+    with_masks, without = actor_layers(actor, masks), actor_layers(actor)
+    assert with_masks[0][1][0, 0] and not without[0][1][0, 0]
+    assert [int(m.sum()) for _, m, _ in with_masks] == [6, 8, 2]
+    assert [int(m.sum()) for _, m, _ in without] == [5, 8, 2]
+    for (weight, _, bias), linear in zip(with_masks, linear_weights(actor), strict=True):
+        np.testing.assert_array_equal(weight, linear.detach().numpy())
+        assert weight.dtype == np.float32 and bias.shape == (weight.shape[0],)
+
+
+def test_actor_layers_reads_a_sparse_mlp_like_its_dense_actor():
+    from rlx2.sparse.kernels import SparseMLP
+
+    actor, masks = hand_masked_actor()
+    sparse_actor = torch.nn.Module()
+    sparse_actor.net = SparseMLP.from_dense(
+        actor.net, masks, "tanh", actor.scaling.scale, actor.scaling.bias
+    )
+    sparse_actor.scaling = actor.scaling
+    for got, expected in zip(actor_layers(sparse_actor), actor_layers(actor, masks), strict=True):
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ NumPy only
+
+
+def test_numpy_policy_and_evaluate_import_no_torch():
+    code = (
+        "import sys, rlx2.deploy, rlx2.deploy.numpy_policy, rlx2.deploy.evaluate; "
+        "assert 'torch' not in sys.modules, 'rlx2.deploy imported torch'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_rlx2_evaluate_runs_without_torch(exported):
+    code = (
+        "import sys; from rlx2.cli import main; "
+        f"main(['evaluate', '--policy', {str(exported[('sac', 'rigl')])!r}, '--episodes', '1']); "
+        "assert 'torch' not in sys.modules, 'rlx2 evaluate imported torch'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Pendulum-v1: return")
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_export_of_an_unfinished_run_fails_with_one_line(runs, tmp_path, capsys):
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_bytes((runs[("td3", "dense")] / "config.json").read_bytes())
+    (unfinished / "summary.json").write_text('{"status": "running"}')
+    code, err = run_cli(
+        ["export", str(unfinished), "--out", str(tmp_path / "p.safetensors")], capsys
+    )
+    assert_one_line_error(code, err, "no final checkpoint")
+    assert "running" in err and not (tmp_path / "p.safetensors").exists()
+
+
+def test_export_of_a_directory_without_a_run_fails(tmp_path, capsys):
+    code, err = run_cli(["export", str(tmp_path), "--out", str(tmp_path / "p.safetensors")], capsys)
+    assert_one_line_error(code, err, "no rlx2 run there")
+
+
+def test_export_of_a_corrupt_checkpoint_fails(runs, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    for name in ("config.json", "summary.json"):
+        (broken / name).parent.mkdir(exist_ok=True)
+        (broken / name).write_bytes((runs[("td3", "rigl")] / name).read_bytes())
+    (broken / "checkpoints").mkdir()
+    good = (runs[("td3", "rigl")] / "checkpoints" / "final.pt").read_bytes()
+    (broken / "checkpoints" / "final.pt").write_bytes(good[: len(good) // 2])
+    code, err = run_cli(["export", str(broken), "--out", str(tmp_path / "p.safetensors")], capsys)
+    assert_one_line_error(code, err, "unreadable checkpoint checkpoints/final.pt")
+
+
+def test_export_refuses_to_overwrite(runs, exported, capsys):
+    target = exported[("td3", "dense")]
+    before = target.read_bytes()
+    code, err = run_cli(["export", str(runs[("td3", "rigl")]), "--out", str(target)], capsys)
+    assert_one_line_error(code, err, "exists; pass --overwrite")
+    assert target.read_bytes() == before
+
+
+def test_export_overwrite_replaces(runs, tmp_path, capsys):
+    target = tmp_path / "p.safetensors"
+    target.write_bytes(b"old")
+    main(["export", str(runs[("td3", "rigl")]), "--out", str(target), "--overwrite"])
+    assert "[csr]" in capsys.readouterr().out
+    assert load_policy(target).metadata["method"] == "rigl"
+
+
+def corrupt_files(good: Path, tmp_path: Path) -> dict[str, Path]:
+    data = good.read_bytes()
+    files = {
+        "garbage": b"this is not a policy file at all",
+        "truncated": data[: len(data) - 10],
+        "other safetensors": save({"x": np.zeros(3, np.float32)}, metadata={"a": "b"}),
+    }
+    paths = {}
+    for name, content in files.items():
+        paths[name] = tmp_path / f"{name.replace(' ', '_')}.safetensors"
+        paths[name].write_bytes(content)
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "other safetensors", "missing"])
+def test_evaluate_rejects_corrupt_files(kind, exported, tmp_path, capsys):
+    paths = corrupt_files(exported[("td3", "dense")], tmp_path)
+    path = paths.get(kind, tmp_path / "missing.safetensors")
+    code, err = run_cli(["evaluate", "--policy", str(path), "--episodes", "1"], capsys)
+    assert_one_line_error(code, err, f"--policy {path}: ")
+
+
+def test_evaluate_rejects_a_policy_for_other_dimensions(exported, capsys):
+    args = [
+        "evaluate",
+        "--policy",
+        str(exported[("td3", "rigl")]),
+        "--env",
+        "MountainCarContinuous-v0",
+    ]
+    code, err = run_cli(args, capsys)
+    assert_one_line_error(
+        code, err, "is for obs_dim=3, act_dim=1 but --env MountainCarContinuous-v0 has obs_dim=2"
+    )
+
+
+def test_evaluate_rejects_an_unknown_env(exported, capsys):
+    args = ["evaluate", "--policy", str(exported[("td3", "rigl")]), "--env", "NoSuchEnv-v9"]
+    code, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, "not a known Gymnasium task")
+
+
+def test_evaluate_rejects_bad_episodes(exported, capsys):
+    code, err = run_cli(
+        ["evaluate", "--policy", str(exported[("td3", "rigl")]), "--episodes", "0"], capsys
+    )
+    assert_one_line_error(code, err, "--episodes must be >= 1")
+
+
+def tampered(path: Path, tmp_path: Path, change) -> Path:
+    from safetensors.numpy import load_file
+
+    from rlx2.deploy.numpy_policy import _header_metadata
+
+    tensors, metadata = load_file(path), _header_metadata(path.read_bytes())
+    change(tensors, metadata)
+    out = tmp_path / "tampered.safetensors"
+    out.write_bytes(save(tensors, metadata))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t, m: t.pop("layer1.values"), "missing tensor 'layer1.values'"),
+        (
+            lambda t, m: t.update(action_scale=np.ones(2, np.float32)),
+            "'action_scale' has shape (2,)",
+        ),
+        (lambda t, m: t.update({"layer0.bias": np.full(32, np.nan, np.float32)}), "non-finite"),
+        (lambda t, m: t["layer2.indices"].__setitem__(0, 99), "outside [0, 32)"),
+        (lambda t, m: m.update(act_dim="2"), "'layer2.indptr' has shape (2,), expected (3,)"),
+        (lambda t, m: m.update(format_version="2"), "format_version 2 is not supported"),
+        (
+            lambda t, m: m.update(hidden_sizes="[32]"),
+            "'layer1.indptr' has shape (33,), expected (2,)",
+        ),
+        (lambda t, m: t.update(extra=np.zeros(1, np.float32)), "unexpected tensors ['extra']"),
+        (lambda t, m: m.pop("format"), "not an rlx2 policy file"),
+    ],
+)
+def test_load_policy_names_what_is_wrong(change, message, exported, tmp_path):
+    path = tampered(exported[("td3", "rigl")], tmp_path, change)
+    with pytest.raises(PolicyFileError) as exc:
+        load_policy(path)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value), str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_wrong_observation_size_names_both_sizes(exported):
+    policy: NumpyPolicy = load_policy(exported[("td3", "dense")])
+    with pytest.raises(ValueError, match=r"shape \(4,\); the policy expects \(3,\)"):
+        policy(np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match=r"\(batch, 3\)"):
+        policy(np.zeros((2, 2, 3), np.float32))
