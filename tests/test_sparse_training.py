@@ -20,7 +20,8 @@ def make_config(algo, method, actor=0.9, critic=0.8, **sparse):
     return TrainConfig(
         env="Pendulum-v1",
         algo=algo,
-        run=RunConfig(total_steps=2_000, learning_starts=256),
+        # The masked reference (nn.Linear + masks); tests/test_backend.py covers the sparse one.
+        run=RunConfig(total_steps=2_000, learning_starts=256, backend="masked"),
         agent=AgentConfig(hidden=32, batch_size=32),
         sparse=SparseConfig(method=method, actor_sparsity=actor, critic_sparsity=critic, **sparse),
     )

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rlx2.algos.common import WeightUpdater, as_tensor, frozen, polyak_update
-from rlx2.algos.td3 import UpdaterFactory, dense_updaters
+from rlx2.algos.td3 import NetworkSetup, OptimizerFactory, dense_networks
 from rlx2.config import AgentConfig, SACConfig
 from rlx2.nets import GaussianActor, TwinCritic, orthogonal_init_
 from rlx2.sparse.masks import linear_weights
@@ -31,9 +31,10 @@ class SAC:
         high: np.ndarray,
         agent: AgentConfig,
         config: SACConfig,
-        make_updater: UpdaterFactory = dense_updaters,
+        setup_network: NetworkSetup = dense_networks,
         device: str = "cpu",
         hidden: dict[str, int] | None = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
     ):
         self.device = torch.device(device)
         self.agent = agent
@@ -43,7 +44,7 @@ class SAC:
             torch.as_tensor(low, dtype=torch.float32),
             torch.as_tensor(high, dtype=torch.float32),
         )
-        self.actor = GaussianActor(
+        actor = GaussianActor(
             obs_dim,
             act_dim,
             widths.get("actor", agent.hidden),
@@ -52,13 +53,11 @@ class SAC:
             config.log_std_min,
             config.log_std_max,
         ).to(self.device)
-        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(
-            self.device
-        )
-        orthogonal_init_(self.actor)
-        orthogonal_init_(self.critic)
-        self.actor_updater = make_updater("actor", self.actor)
-        self.critic_updater = make_updater("critic", self.critic)
+        critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(self.device)
+        orthogonal_init_(actor)
+        orthogonal_init_(critic)
+        self.actor, self.actor_updater = setup_network("actor", actor)
+        self.critic, self.critic_updater = setup_network("critic", critic)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(
             float(np.log(config.init_alpha)), device=self.device, requires_grad=True
@@ -66,9 +65,9 @@ class SAC:
         self.target_entropy = float(
             -act_dim if config.target_entropy is None else config.target_entropy
         )
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=agent.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=agent.critic_lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+        self.actor_opt = optimizer(self.actor.parameters(), lr=agent.actor_lr)
+        self.critic_opt = optimizer(self.critic.parameters(), lr=agent.critic_lr)
+        self.alpha_opt = optimizer([self.log_alpha], lr=config.alpha_lr)
         self.updates = 0
 
     @property

@@ -22,11 +22,16 @@ from rlx2.sparse.topology import DenseUpdater
 from rlx2.value.replay import Batch
 from rlx2.value.targets import n_step_target, select_at, window_end_index
 
-UpdaterFactory = Callable[[str, nn.Module], WeightUpdater]
+NetworkSetup = Callable[[str, nn.Module], tuple[nn.Module, WeightUpdater]]
+"""Given a network's role ("actor", "critic") and its freshly initialised dense module: the
+module to train (the same one, or its compact sparse form) and the updater of its weights."""
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+"""``torch.optim.Adam`` or an optimiser with the same arithmetic (``LeanAdam``)."""
 
 
-def dense_updaters(name: str, network: nn.Module) -> WeightUpdater:
-    return DenseUpdater()
+def dense_networks(name: str, network: nn.Module) -> tuple[nn.Module, WeightUpdater]:
+    return network, DenseUpdater()
 
 
 class TD3:
@@ -38,9 +43,10 @@ class TD3:
         high: np.ndarray,
         agent: AgentConfig,
         config: TD3Config,
-        make_updater: UpdaterFactory = dense_updaters,
+        setup_network: NetworkSetup = dense_networks,
         device: str = "cpu",
         hidden: dict[str, int] | None = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
     ):
         self.device = torch.device(device)
         self.agent = agent
@@ -50,19 +56,18 @@ class TD3:
             torch.as_tensor(low, dtype=torch.float32),
             torch.as_tensor(high, dtype=torch.float32),
         )
-        self.actor = DeterministicActor(
+        actor = DeterministicActor(
             obs_dim, act_dim, widths.get("actor", agent.hidden), low_t, high_t
         ).to(self.device)
-        self.critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(
-            self.device
-        )
-        # Updaters first: a sparse one masks the fresh weights, so the targets start with the same masks.
-        self.actor_updater = make_updater("actor", self.actor)
-        self.critic_updater = make_updater("critic", self.critic)
+        critic = TwinCritic(obs_dim, act_dim, widths.get("critic", agent.hidden)).to(self.device)
+        # Updaters first: a sparse one masks the fresh weights (or returns the network in compact
+        # sparse form), so the targets start with the same masks.
+        self.actor, self.actor_updater = setup_network("actor", actor)
+        self.critic, self.critic_updater = setup_network("critic", critic)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=agent.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=agent.critic_lr)
+        self.actor_opt = optimizer(self.actor.parameters(), lr=agent.actor_lr)
+        self.critic_opt = optimizer(self.critic.parameters(), lr=agent.critic_lr)
         scale = self.actor.scaling.scale
         self.exploration_std = config.exploration_noise * scale
         self.policy_noise_std = config.policy_noise * scale

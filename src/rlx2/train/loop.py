@@ -79,6 +79,11 @@ def _check_finite(metrics: dict[str, Any], step: int) -> None:
 def train(config: TrainConfig, stream=None) -> dict[str, Any]:
     """Run one new training run described by ``config``; returns the summary (also in summary.json)."""
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
+    # config.json names the backend that ran, not "auto": resume and export rebuild the same
+    # networks whatever machine they run on (checkpoints differ between backends).
+    config = dataclasses.replace(
+        config, run=dataclasses.replace(config.run, backend=config.effective_backend())
+    )
     run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
     trainer = Trainer(config, spec, run_dir)  # allocation and value-learning errors fail here too
     rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
@@ -375,6 +380,7 @@ class Trainer:
             "env": config.env,
             "algo": config.algo,
             "method": config.sparse.method,
+            "backend": self.effective["backend"],
             "seed": run.seed,
             "final_return": rundir.final_score(returns) if returns else None,
             "last_return": returns[-1] if returns else None,

@@ -1,4 +1,9 @@
-"""Sparsity, size and FLOPs of a live agent, counted from its actual weights (spec §9)."""
+"""Sparsity, size and FLOPs of a live agent, counted from its actual weights (spec §9).
+
+Weights are read with ``weight_matrices``: the dense [out, in] matrix of every layer, whether
+the network is ``nn.Linear`` (dense and masked backends) or compact (sparse backend), so the
+summary fields are the same for every backend.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ from typing import Any
 
 import torch
 
-from rlx2.sparse.accounting import cost_ratios, measured_layer_sparsities
-from rlx2.sparse.masks import linear_weights
+from rlx2.sparse.accounting import cost_ratios
+from rlx2.sparse.kernels import weight_matrices
+from rlx2.sparse.masks import measured_sparsity
 
 
 def count_nonzero(module: torch.nn.Module) -> int:
-    return sum(int(torch.count_nonzero(w)) for w in linear_weights(module))
+    return sum(int(torch.count_nonzero(w)) for w in weight_matrices(module))
 
 
 def sparsity_summary(
@@ -25,7 +31,7 @@ def sparsity_summary(
     networks = agent.networks()
     summary: dict[str, Any] = {}
     for name, module in networks.items():
-        total = sum(w.numel() for w in linear_weights(module))
+        total = sum(w.numel() for w in weight_matrices(module))
         summary[f"{name}_sparsity"] = 1.0 - count_nonzero(module) / total
     active_actor, active_critic = (
         count_nonzero(networks["actor"]),
@@ -50,8 +56,8 @@ def sparsity_scalars(agent: Any) -> dict[str, float]:
     """Per-layer sparsity of the online networks and cumulative mask churn, for TensorBoard."""
     values: dict[str, float] = {}
     for name, updater in agent.updaters().items():
-        for i, sparsity in enumerate(measured_layer_sparsities(getattr(agent, name))):
-            values[f"sparsity/{name}/layer{i}"] = sparsity
+        for i, weight in enumerate(weight_matrices(getattr(agent, name))):
+            values[f"sparsity/{name}/layer{i}"] = measured_sparsity([weight])
         values[f"topology/{name}/connections_changed"] = updater.connections_changed
         values[f"topology/{name}/updates"] = updater.topology_updates
         values[f"topology/{name}/drop_fraction"] = updater.last_drop_fraction

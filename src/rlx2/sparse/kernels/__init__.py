@@ -8,6 +8,14 @@ needs no numba. See docs/sparse-execution.md.
 
 from rlx2.sparse.kernels.adam import LeanAdam
 from rlx2.sparse.kernels.csr import SparseLayout, slot_remap
-from rlx2.sparse.kernels.mlp import SparseMLP, kernels, remap_slots
+from rlx2.sparse.kernels.mlp import SparseMLP, kernels, remap_slots, weight_matrices
 
-__all__ = ["LeanAdam", "SparseLayout", "SparseMLP", "kernels", "remap_slots", "slot_remap"]
+__all__ = [
+    "LeanAdam",
+    "SparseLayout",
+    "SparseMLP",
+    "kernels",
+    "remap_slots",
+    "slot_remap",
+    "weight_matrices",
+]

@@ -97,7 +97,7 @@ class SparseMLP(nn.Module):
         self.dense_grad_next_backward = False
         self.dense_grads: list[Tensor] | None = None
         self._views: tuple | None = None
-        self._scratch: dict[str, np.ndarray] = {}
+        self._scratch: dict[int | str, np.ndarray] = {}
         self.layout = layout
 
     # ------------------------------------------------------------ conversions
@@ -265,10 +265,9 @@ class SparseMLP(nn.Module):
         a2 = _EMPTY[values.dtype][: a1.shape[0]] if x2 is None else _as_numpy(x2, dtype)
         batch = a1.shape[0]
         out = np.empty((batch, n_out), dtype=values.dtype)
-        act = self._scratch.get("act")
-        if act is None or act.shape[1] != batch or act.dtype != values.dtype:
-            act = _aligned_empty((self._in_features + self._num_rows, batch), values.dtype)
-            self._scratch["act"] = act  # one buffer: the last batch size seen
+        act = self._scratch.get(batch)
+        if act is None or act.dtype != values.dtype:
+            act = self._new_scratch(batch, values.dtype)
         ops = _OPS or kernels()
         kernel = ops.forward_single if batch == 1 else ops.forward
         row_ptr, sources = self._forward_index
@@ -301,6 +300,17 @@ class SparseMLP(nn.Module):
             views = (values, values.data_ptr(), bias, scale, shift, arrays)
             self._views = views
         return views[5]
+
+    def _new_scratch(self, batch: int, dtype: np.dtype) -> np.ndarray:
+        """A reusable activation buffer for this batch size. A few sizes are kept: a SAC actor
+        alternates between batch 1 (acting) and B·n (n-step targets), and a fresh
+        half-megabyte buffer per call costs its page faults every time."""
+        sizes = [key for key in self._scratch if isinstance(key, int)]
+        if len(sizes) >= _SCRATCH_SIZES:
+            del self._scratch[sizes[0]]  # the oldest size
+        act = _aligned_empty((self._in_features + self._num_rows, batch), dtype)
+        self._scratch[batch] = act
+        return act
 
     def _grad_buffer(self, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
         """The backward's gradient buffer, reused: it only lives during one backward."""
@@ -342,6 +352,22 @@ class SparseMLP(nn.Module):
         layout = self.layout
         heads = " | ".join("-".join(str(w) for w in h) for h in layout.head_widths)
         return f"heads={heads}, nnz={layout.nnz}, output_activation={layout.output_activation}"
+
+
+def weight_matrices(module: nn.Module) -> list[Tensor]:
+    """Dense [out, in] weight of every layer of the ``nn.Linear`` and ``SparseMLP`` modules in
+    ``module`` (``module.modules()`` order): what sparsity summaries count, whatever the backend.
+
+    ``nn.Linear`` weights are returned as they are; a SparseMLP's are fresh dense copies,
+    exactly 0 at inactive positions (:meth:`SparseMLP.dense_weights`).
+    """
+    weights: list[Tensor] = []
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            weights.append(m.weight)
+        elif isinstance(m, SparseMLP):
+            weights.extend(m.dense_weights())
+    return weights
 
 
 def remap_slots(tensor: Tensor, src: Tensor, fill: float = 0.0) -> Tensor:
@@ -459,6 +485,9 @@ def _aligned_empty(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
     start = -raw.ctypes.data % 64
     return raw[start : start + count * itemsize].view(dtype).reshape(shape)
 
+
+_SCRATCH_SIZES = 4
+"""Batch sizes whose no-grad activation buffers a SparseMLP keeps (see ``_new_scratch``)."""
 
 # [1, 1] stand-ins for kernel outputs that are not needed (never written).
 _DUMMY = {dtype: np.zeros((1, 1), dtype=dtype) for dtype in _TORCH}

@@ -1,0 +1,358 @@
+"""``rlx2 bench``: update and inference time of the dense, masked and sparse backends.
+
+Everything is measured in one process with the real agents (``build_agent``), so a busy
+machine slows every backend alike: within each repeat the backends take turns (their order
+rotates from repeat to repeat) and the reported figure is the median over repeats of the
+mean time per call. ``speedup`` is ``dense_us / sparse_us``.
+
+* ``update``: one ``agent.update(batch)`` (batch of n-step windows from a replay buffer of
+  random transitions; TD3 updates its actor and targets every 2nd update, so the figure is
+  the mean of a critic-only and a critic+actor update).
+* ``inference_batch1`` / ``inference_batch256``: the deterministic actor ``actor(obs)``
+  without autograd, as when acting and evaluating.
+
+    rlx2 bench --algo td3 --obs-dim 11 --act-dim 3 --actor-sparsity 0.98 --critic-sparsity 0.95
+    rlx2 bench --algo sac --env Hopper-v5 --preset paper --markdown bench.md
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rlx2.config import Algo, _flag, require_positive
+from rlx2.errors import ConfigError
+
+BACKENDS = ("dense", "masked", "sparse")
+MEASURES = ("update", "inference_batch1", "inference_batch256")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """``rlx2 bench``: time TD3/SAC updates and actor inference, dense vs masked vs sparse."""
+
+    algo: Algo = "td3"
+    """Algorithm."""
+    env: str | None = None
+    """Gymnasium id to read the dimensions from (or give --obs-dim and --act-dim)."""
+    obs_dim: int | None = None
+    """Observation size (instead of --env)."""
+    act_dim: int | None = None
+    """Action size (instead of --env)."""
+    actor_sparsity: float | None = None
+    """Actor sparsity in [0, 1) of the masked and sparse networks (or --preset paper)."""
+    critic_sparsity: float | None = None
+    """Critic sparsity in [0, 1) (both Q heads jointly)."""
+    preset: Literal["none", "paper"] = "none"
+    """paper: the paper's sparsities for --env and --algo; explicit sparsities win."""
+    batch_size: int = 256
+    """Transitions per update."""
+    hidden: int = 256
+    """Width of the two hidden layers."""
+    nstep: int = 1
+    """n of the n-step windows the updates learn from (3 = RLx2 after its delay)."""
+    repeats: int = 15
+    """Rounds; each backend is timed once per round and the median over rounds is reported."""
+    updates: int = 20
+    """Updates per backend per round (even: TD3 updates its actor every 2nd)."""
+    inference_calls: int = 200
+    """Batch-1 actor calls per backend per round (a tenth of that at batch 256)."""
+    threads: int = 1
+    """torch intra-op threads."""
+    seed: int = 0
+    """Seed of the networks, masks and data."""
+    markdown: str | None = None
+    """Also write the results as a markdown table into this file (its own section)."""
+
+    def __post_init__(self) -> None:
+        if self.env is None and (self.obs_dim is None or self.act_dim is None):
+            raise ConfigError("--obs-dim and --act-dim are required unless --env names the task")
+        if self.env is not None and (self.obs_dim is not None or self.act_dim is not None):
+            raise ConfigError("--env and --obs-dim/--act-dim exclude each other: give one")
+        for name in ("obs_dim", "act_dim"):
+            if getattr(self, name) is not None:
+                require_positive(self, name)
+        require_positive(
+            self,
+            "batch_size",
+            "hidden",
+            "nstep",
+            "repeats",
+            "updates",
+            "inference_calls",
+            "threads",
+        )
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}")
+        for name in ("actor_sparsity", "critic_sparsity"):
+            value = getattr(self, name)
+            if value is not None and not (0.0 <= value < 1.0):
+                raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
+        if self.preset == "paper" and self.env is None:
+            raise ConfigError("--preset paper needs --env (the paper's sparsities are per task)")
+        if self.preset == "none" and (self.actor_sparsity is None or self.critic_sparsity is None):
+            raise ConfigError(
+                "--actor-sparsity and --critic-sparsity are required (or --env with --preset paper)"
+            )
+
+    def sparsities(self) -> tuple[float, float]:
+        """(actor, critic) sparsity of the masked and sparse networks."""
+        from rlx2.presets import paper_sparsities
+
+        paper = paper_sparsities(self.algo, self.env) if self.preset == "paper" else (None, None)
+        actor = self.actor_sparsity if self.actor_sparsity is not None else paper[0]
+        critic = self.critic_sparsity if self.critic_sparsity is not None else paper[1]
+        assert actor is not None and critic is not None  # __post_init__
+        return actor, critic
+
+
+# ---------------------------------------------------------------- timing
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], repeats: int, calls: int
+) -> dict[str, float]:
+    """Median over ``repeats`` rounds of the mean seconds per call of each function.
+
+    In each round every function runs ``calls`` times, one function after the other; the
+    order rotates from round to round so no contender always follows the same one.
+    """
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = fns[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - start) / calls)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _row(seconds: dict[str, float]) -> dict[str, float]:
+    row = {f"{b}_us": round(seconds[b] * 1e6, 2) for b in BACKENDS}
+    row["speedup"] = round(seconds["dense"] / seconds["sparse"], 3)
+    row["speedup_vs_masked"] = round(seconds["masked"] / seconds["sparse"], 3)
+    return row
+
+
+# ---------------------------------------------------------------- the measurement
+
+
+def _agents(config: BenchConfig, spec: Any) -> dict[str, Any]:
+    """One agent per backend from the same seed: identical initial weights, and identical
+    masks for masked and sparse."""
+    import torch
+
+    from rlx2.config import AgentConfig, RunConfig, SparseConfig, TrainConfig
+    from rlx2.train.builders import build_agent
+
+    actor, critic = config.sparsities()
+    agents = {}
+    for backend in BACKENDS:
+        sparse = (
+            SparseConfig()
+            if backend == "dense"
+            else SparseConfig(method="rigl", actor_sparsity=actor, critic_sparsity=critic)
+        )
+        train_config = TrainConfig(
+            env=spec.env_id,
+            algo=config.algo,
+            # A long nominal run: no topology update falls inside the timed updates.
+            run=RunConfig(
+                total_steps=10**9, learning_starts=10**6, backend=backend, seed=config.seed
+            ),
+            agent=AgentConfig(batch_size=config.batch_size, hidden=config.hidden),
+            sparse=sparse,
+        )
+        torch.manual_seed(config.seed)
+        agents[backend], _ = build_agent(train_config, spec)
+    return agents
+
+
+def _batches(config: BenchConfig, spec: Any, count: int = 8) -> list[Any]:
+    """Replay batches of random transitions (1 % terminations, 0.5 % truncations)."""
+    import numpy as np
+
+    from rlx2.value.replay import ReplayBuffer
+
+    rng = np.random.default_rng(config.seed)
+    size = max(4 * config.batch_size, 2048)
+    buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, capacity=size, seed=config.seed)
+    for _ in range(size):
+        action = rng.uniform(spec.low, spec.high).astype(np.float32)
+        buffer.add(
+            rng.normal(size=spec.obs_dim),
+            action,
+            float(rng.normal()),
+            rng.normal(size=spec.obs_dim),
+            bool(rng.random() < 0.01),
+            bool(rng.random() < 0.005),
+            action,
+        )
+    return [buffer.sample(config.batch_size, config.nstep) for _ in range(count)]
+
+
+def measure(config: BenchConfig) -> dict[str, Any]:
+    """Run the benchmark described by ``config``; returns the JSON-ready result."""
+    import numpy as np
+    import torch
+
+    from rlx2.sparse.kernels import weight_matrices
+    from rlx2.train.envs import EnvSpec, check_env
+
+    torch.set_num_threads(config.threads)
+    if config.env is not None:
+        spec = check_env(config.env)
+    else:
+        assert config.obs_dim is not None and config.act_dim is not None
+        ones = np.ones(config.act_dim, dtype=np.float32)
+        spec = EnvSpec(
+            env_id=f"obs{config.obs_dim}-act{config.act_dim}",
+            obs_dim=config.obs_dim,
+            act_dim=config.act_dim,
+            low=-ones,
+            high=ones,
+            max_episode_steps=None,
+        )
+    agents = _agents(config, spec)
+    batches = _batches(config, spec)
+
+    def updates_of(agent: Any) -> Callable[[], None]:
+        position = [0]
+
+        def update() -> None:
+            agent.update(batches[position[0] % len(batches)])
+            position[0] += 1
+
+        return update
+
+    updates = {backend: updates_of(agent) for backend, agent in agents.items()}
+    for (
+        update
+    ) in updates.values():  # warm-up: numba compiles (or loads its cache), allocators settle
+        for _ in range(max(4, config.updates // 2)):
+            update()
+    results: dict[str, Any] = {
+        "update": _row(interleaved_medians(updates, config.repeats, config.updates))
+    }
+    generator = torch.Generator().manual_seed(config.seed)
+    for batch, calls in ((1, config.inference_calls), (256, max(1, config.inference_calls // 10))):
+        obs = torch.randn(batch, spec.obs_dim, generator=generator)
+        actors = {b: (lambda actor=a.actor, obs=obs: actor(obs)) for b, a in agents.items()}
+        with torch.no_grad():
+            for actor_call in actors.values():
+                for _ in range(max(2, calls // 10)):
+                    actor_call()
+            results[f"inference_batch{batch}"] = _row(
+                interleaved_medians(actors, config.repeats, calls)
+            )
+    actor_sparsity, critic_sparsity = config.sparsities()
+    sparse_agent = agents["sparse"]
+    return {
+        "benchmark": "rlx2 bench",
+        "algo": config.algo,
+        "env": config.env,
+        "obs_dim": spec.obs_dim,
+        "act_dim": spec.act_dim,
+        "actor_sparsity": actor_sparsity,
+        "critic_sparsity": critic_sparsity,
+        "active_weights": {
+            name: sum(int(m.sum()) for m in sparse_agent.updaters()[name].masks.masks)
+            for name in ("actor", "critic")
+        },
+        "dense_weights": {
+            name: sum(w.numel() for w in weight_matrices(getattr(sparse_agent, name)))
+            for name in ("actor", "critic")
+        },
+        "batch_size": config.batch_size,
+        "hidden": config.hidden,
+        "nstep": config.nstep,
+        "threads": torch.get_num_threads(),
+        "repeats": config.repeats,
+        "updates_per_repeat": config.updates,
+        **results,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
+
+
+# ---------------------------------------------------------------- output
+
+
+def task_label(result: dict[str, Any]) -> str:
+    return result["env"] or f"obs {result['obs_dim']}, act {result['act_dim']}"
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    """One row per result and measure: times in µs and the speedups."""
+    lines = [
+        "| algo | task | actor / critic sparsity | measure | dense (µs) | masked (µs) | sparse (µs) | speedup vs dense | vs masked |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    names = {
+        "update": "update",
+        "inference_batch1": "actor, batch 1",
+        "inference_batch256": "actor, batch 256",
+    }
+    for r in results:
+        for measure_name in MEASURES:
+            row = r[measure_name]
+            lines.append(
+                f"| {r['algo'].upper()} | {task_label(r)} | {r['actor_sparsity']:.0%} / "
+                f"{r['critic_sparsity']:.0%} | {names[measure_name]} | {row['dense_us']:.0f} | "
+                f"{row['masked_us']:.0f} | {row['sparse_us']:.0f} | **{row['speedup']:.2f}×** | "
+                f"{row['speedup_vs_masked']:.2f}× |"
+            )
+    return "\n".join(lines)
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Replace (or append) the section between <!-- name:start --> and <!-- name:end -->."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def cli_main(args: list[str]) -> None:
+    """``rlx2 bench``: prints the result as JSON (and writes --markdown)."""
+    from rlx2.cli import parse
+
+    config: BenchConfig = parse(BenchConfig, args, "rlx2 bench")
+    config.sparsities()  # an --env outside the paper's table fails here, before any work
+    from rlx2.config import numba_available
+
+    if not numba_available():
+        raise ConfigError(
+            "rlx2 bench times the sparse backend, which needs numba (pip install numba)"
+        )
+    result = measure(config)
+    print(json.dumps(result, indent=2))
+    if config.markdown:
+        label = re.sub(r"[^A-Za-z0-9]+", "-", task_label(result)).strip("-")
+        write_section(
+            Path(config.markdown),
+            f"rlx2-bench-{config.algo}-{label}",
+            markdown_table([result]),
+        )
+
+
+__all__ = ["BenchConfig", "cli_main", "interleaved_medians", "markdown_table", "measure"]
