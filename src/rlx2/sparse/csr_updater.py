@@ -37,7 +37,7 @@ from rlx2.errors import ConfigError
 from rlx2.sparse.kernels import SparseMLP, remap_slots
 from rlx2.sparse.optim_state import MOMENT_KEYS
 from rlx2.sparse.schedule import DropSchedule
-from rlx2.sparse.topology import TopologyScheme
+from rlx2.sparse.topology import TopologyScheme, UpdateCounters
 
 
 class LayoutMasks:
@@ -66,7 +66,7 @@ class LayoutMasks:
         return 1.0 - sum(self.num_active()) / sum(self.num_weights())
 
 
-class CSRUpdater:
+class CSRUpdater(UpdateCounters):
     """Weight-update hook for one SparseMLP network (its twin of the masked ``SparseUpdater``).
 
     :param network: the online network's SparseMLP (its layout holds the masks).
@@ -97,10 +97,7 @@ class CSRUpdater:
         self.schedule = schedule
         self.generator = torch.Generator().manual_seed(seed)
         self.targets: list[SparseMLP] = []
-        self.updates = 0
-        self.topology_updates = 0
-        self.connections_changed = 0
-        self.last_drop_fraction = 0.0
+        super().__init__()
         self._request_dense_grad()
 
     @property
@@ -193,21 +190,12 @@ class CSRUpdater:
         self.last_drop_fraction = drop_fraction
         self.topology_updates += 1
 
-    def stats(self) -> dict[str, float]:
-        return {
-            "updates": self.updates,
-            "topology_updates": self.topology_updates,
-            "connections_changed": self.connections_changed,
-            "last_drop_fraction": self.last_drop_fraction,
-            "sparsity": self.masks.sparsity(),
-        }
+    def current_sparsity(self) -> float:
+        return self.masks.sparsity()
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "updates": self.updates,
-            "topology_updates": self.topology_updates,
-            "connections_changed": self.connections_changed,
-            "last_drop_fraction": self.last_drop_fraction,
+            **self.counters_state(),
             "generator": self.generator.get_state(),
             "masks": {"masks": [m.clone() for m in self.network.masks()]},
         }
@@ -223,9 +211,6 @@ class CSRUpdater:
             raise ConfigError(
                 "updater state: its masks differ from the network's; load the network first"
             )
-        self.updates = int(state["updates"])
-        self.topology_updates = int(state["topology_updates"])
-        self.connections_changed = int(state["connections_changed"])
-        self.last_drop_fraction = float(state["last_drop_fraction"])
+        self.load_counters(state)
         self.generator.set_state(state["generator"])
         self._request_dense_grad()

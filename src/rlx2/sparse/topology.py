@@ -173,7 +173,35 @@ class RigLTopology(SETTopology):
 # ---------------------------------------------------------------- the hooks an algorithm calls
 
 
-class SparseUpdater:
+class UpdateCounters:
+    """Bookkeeping every weight updater shares: the network's own update count (which drives
+    the schedule, spec §3) and the topology statistics reported in summaries and checkpoints."""
+
+    COUNTERS = ("updates", "topology_updates", "connections_changed", "last_drop_fraction")
+
+    def __init__(self) -> None:
+        self.updates = 0
+        self.topology_updates = 0
+        self.connections_changed = 0
+        self.last_drop_fraction = 0.0
+
+    def current_sparsity(self) -> float:
+        return 0.0
+
+    def stats(self) -> dict[str, float]:
+        return {**self.counters_state(), "sparsity": self.current_sparsity()}
+
+    def counters_state(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.COUNTERS}
+
+    def load_counters(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        self.topology_updates = int(state.get("topology_updates", 0))
+        self.connections_changed = int(state.get("connections_changed", 0))
+        self.last_drop_fraction = float(state.get("last_drop_fraction", 0.0))
+
+
+class SparseUpdater(UpdateCounters):
     """Weight-update hook for one sparse network (spec §2–§3).
 
     :param masks: the network's :class:`MaskSet`.
@@ -201,10 +229,7 @@ class SparseUpdater:
         self.schedule = schedule
         self.reset_moments = reset_moments
         self.generator = torch.Generator().manual_seed(seed)
-        self.updates = 0
-        self.topology_updates = 0
-        self.connections_changed = 0
-        self.last_drop_fraction = 0.0
+        super().__init__()
 
     @property
     def needs_dense_grad(self) -> bool:
@@ -256,45 +281,27 @@ class SparseUpdater:
         self.last_drop_fraction = drop_fraction
         self.topology_updates += 1
 
-    def stats(self) -> dict[str, float]:
-        return {
-            "updates": self.updates,
-            "topology_updates": self.topology_updates,
-            "connections_changed": self.connections_changed,
-            "last_drop_fraction": self.last_drop_fraction,
-            "sparsity": self.masks.sparsity(),
-        }
+    def current_sparsity(self) -> float:
+        return self.masks.sparsity()
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "updates": self.updates,
-            "topology_updates": self.topology_updates,
-            "connections_changed": self.connections_changed,
-            "last_drop_fraction": self.last_drop_fraction,
+            **self.counters_state(),
             "generator": self.generator.get_state(),
             "masks": self.masks.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.updates = int(state["updates"])
-        self.topology_updates = int(state["topology_updates"])
-        self.connections_changed = int(state["connections_changed"])
-        self.last_drop_fraction = float(state["last_drop_fraction"])
+        self.load_counters(state)
         self.generator.set_state(state["generator"])
         self.masks.load_state_dict(state["masks"])
 
 
-class DenseUpdater:
+class DenseUpdater(UpdateCounters):
     """Null object with :class:`SparseUpdater`'s interface: a plain optimiser step."""
 
     masks: MaskSet | None = None
     needs_dense_grad = False
-
-    def __init__(self) -> None:
-        self.updates = 0
-        self.topology_updates = 0
-        self.connections_changed = 0
-        self.last_drop_fraction = 0.0
 
     def is_topology_update(self, t: int) -> bool:
         return False
@@ -310,17 +317,8 @@ class DenseUpdater:
     def after_target_update(self, target_weights: Sequence[Tensor]) -> None:
         return None
 
-    def stats(self) -> dict[str, float]:
-        return {
-            "updates": self.updates,
-            "topology_updates": 0,
-            "connections_changed": 0,
-            "last_drop_fraction": 0.0,
-            "sparsity": 0.0,
-        }
-
     def state_dict(self) -> dict[str, Any]:
-        return {"updates": self.updates}
+        return self.counters_state()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.updates = int(state["updates"])
+        self.load_counters(state)
