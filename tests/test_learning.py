@@ -46,7 +46,11 @@ def test_learns_pendulum(algo, tmp_path):
 
 
 def test_rigl_at_90_percent_still_learns_pendulum(tmp_path):
-    """Spec §3: RigL-TD3 with actor and critic at 90 % sparsity (full 256 width) still learns."""
+    """Spec §3: RigL-TD3 with actor and critic at 90 % sparsity (full 256 width) still learns.
+
+    Judged on the mean of the last three evaluations: at this budget the swing-up is just
+    learned and one evaluation alone swings by hundreds (seeds 1-4 end between -250 and
+    -120 as that mean, while single late evaluations range from -850 to -120)."""
     run_dir = tmp_path / "rigl"
     main(
         [
@@ -64,7 +68,7 @@ def test_rigl_at_90_percent_still_learns_pendulum(tmp_path):
             "--topology-interval",
             "1000",
             "--total-steps",
-            "8000",
+            "10000",
             "--learning-starts",
             "1000",
             "--eval-every",
@@ -80,5 +84,8 @@ def test_rigl_at_90_percent_still_learns_pendulum(tmp_path):
     )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["actor_sparsity"] == pytest.approx(0.9, abs=1e-4)
-    assert summary["topology"]["critic"]["topology_updates"] == 6
-    assert summary["last_return"] > -600, summary
+    # 9000 critic updates; every 1000th strictly before T_end = 9000 evolves: 1000..8000.
+    assert summary["topology"]["critic"]["topology_updates"] == 8
+    rows = (run_dir / "evaluations.csv").read_text().splitlines()[1:]
+    last_three = [float(row.split(",")[1]) for row in rows[-3:]]
+    assert sum(last_three) / 3 > -500, last_three

@@ -419,7 +419,12 @@ def forward_single(
             out[0, o] = acc * out_scale[o] + out_shift[o]
 
 
-@njit(**_JIT)
+# Never cached: a backward loaded from numba's cache sums the bias gradients in another
+# order than the same backward compiled in-process (its real callees, the _pull*, are
+# linked and optimised differently), so a run's result depended on whether the cache was
+# warm (same seed, different returns). Compiled afresh each process (~2 s), it always
+# links the same callees the same way; tests/sparse/test_kernel_determinism.py checks it.
+@njit(**{**_JIT, "cache": False})
 def backward(
     grad_out,
     act,
