@@ -49,6 +49,6 @@ def test_deterministic_actor_maps_tanh_onto_box_and_critic_heads_are_independent
     q1, q2 = critic(torch.randn(4, 3), torch.randn(4, 2))
     assert q1.shape == q2.shape == (4,) and not torch.allclose(q1, q2)
     assert math.isclose(
-        float(critic.q1_value(torch.zeros(1, 3), torch.zeros(1, 2))),
-        float(critic(torch.zeros(1, 3), torch.zeros(1, 2))[0]),
+        float(critic.q1_value(torch.zeros(1, 3), torch.zeros(1, 2)).detach()),
+        float(critic(torch.zeros(1, 3), torch.zeros(1, 2))[0].detach()),
     )

@@ -66,6 +66,7 @@ EXECUTION_FIELDS = frozenset(
         "checkpoint_every",
         "resume",
         "backend",
+        "compile",
     }
 )
 
@@ -167,7 +168,9 @@ class RunConfig:
     device: str = "cpu"
     """torch device for the networks (cpu, cuda)."""
     backend: Backend = "auto"
-    """How networks execute: dense (nn.Linear) | masked (nn.Linear with masks: the reference, any device) | sparse (only the active weights, CPU, numba) | auto (sparse for sparse methods at >= 50 % sparsity on the CPU with numba installed, else masked; dense for dense and tiny)."""
+    """How networks execute: dense (nn.Linear) | masked (nn.Linear with masks: the reference, any device) | sparse (only the active weights, CPU, numba) | auto (sparse for sparse methods at >= 50 % sparsity on the CPU with numba installed and no --compile, else masked; dense for dense and tiny)."""
+    compile: bool = False
+    """torch.compile the update's losses (dense and masked backends): fused kernels, and CUDA graphs on a GPU (mode reduce-overhead). Costs ~30-60 s of compilation at the start."""
 
     def __post_init__(self) -> None:
         require_positive(self, "total_steps", "eval_every", "eval_episodes", "threads", "log_every")
@@ -179,6 +182,11 @@ class RunConfig:
                 f"--backend {self.backend!r} is unknown; choose one of: {', '.join(BACKENDS)}"
             )
         if self.backend == "sparse":
+            if self.compile:
+                raise ConfigError(
+                    "--compile applies to torch execution: use --backend masked (or auto) with "
+                    "it; --backend sparse runs numba kernels"
+                )
             if self.device.split(":")[0] != "cpu":
                 raise ConfigError(
                     f"--backend sparse runs on the CPU only (numba kernels), not --device "
@@ -367,7 +375,8 @@ class TrainConfig:
             assert sparsities is not None
             on_cpu = self.run.device.split(":")[0] == "cpu"
             faster = min(sparsities) >= AUTO_SPARSE_MIN_SPARSITY
-            return "sparse" if on_cpu and faster and numba_available() else "masked"
+            eligible = on_cpu and faster and not self.run.compile and numba_available()
+            return "sparse" if eligible else "masked"
         if requested == "dense" and sparse:
             raise ConfigError(
                 f"--backend dense cannot run --method {self.sparse.method}: its networks are "

@@ -30,6 +30,35 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
 
 
+class CompiledLosses:
+    """An algorithm's pure loss methods, run eagerly or through ``torch.compile``.
+
+    Only the losses are compiled (forward and, through AOTAutograd, backward): optimiser
+    steps, mask updates and topology evolution stay eager, so sparsity needs nothing special.
+    With ``mode="reduce-overhead"`` (the CUDA choice) the compiled graphs replay as CUDA
+    graphs: a small-MLP update is bound by kernel launches, not FLOPs, on a GPU.
+
+    :param owner: the algorithm; ``names`` its loss methods, exposed here under the same names.
+    :param mode: None = eager; else a ``torch.compile`` mode ("default", "reduce-overhead").
+    """
+
+    def __init__(self, owner: object, names: Sequence[str], mode: str | None):
+        self.mode = mode
+        for name in names:
+            method = getattr(owner, name)
+            # dynamic=False: one specialised graph per window length n (1, then 3: spec §5).
+            setattr(
+                self,
+                name,
+                method if mode is None else torch.compile(method, mode=mode, dynamic=False),
+            )
+
+    def begin_step(self) -> None:
+        """Start an update: CUDA-graph outputs of the previous one may now be overwritten."""
+        if self.mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
+
+
 def frozen(module: nn.Module):
     """Context manager: no weight gradients for ``module`` (its input gradients still flow).
 

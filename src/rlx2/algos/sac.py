@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rlx2.algos.common import WeightUpdater, as_tensor, frozen, polyak_update
+from rlx2.algos.common import (
+    CompiledLosses,
+    WeightUpdater,
+    as_tensor,
+    frozen,
+    polyak_update,
+)
 from rlx2.algos.td3 import NetworkSetup, OptimizerFactory, dense_networks
 from rlx2.config import AgentConfig, SACConfig
 from rlx2.nets import GaussianActor, TwinCritic, orthogonal_init_
@@ -35,6 +41,7 @@ class SAC:
         device: str = "cpu",
         hidden: dict[str, int] | None = None,
         optimizer: OptimizerFactory = torch.optim.Adam,
+        compile_mode: str | None = None,
     ):
         self.device = torch.device(device)
         self.agent = agent
@@ -69,6 +76,7 @@ class SAC:
         self.critic_opt = optimizer(self.critic.parameters(), lr=agent.critic_lr)
         self.alpha_opt = optimizer([self.log_alpha], lr=config.alpha_lr)
         self.updates = 0
+        self.compiled = CompiledLosses(self, ("critic_loss", "actor_loss"), compile_mode)
 
     @property
     def alpha(self) -> Tensor:
@@ -119,19 +127,29 @@ class SAC:
             rewards, batch.terminated, batch.truncated, soft_values, self.agent.gamma
         )
 
-    def update(self, batch: Batch) -> dict[str, Tensor]:
-        self.updates += 1
+    def critic_loss(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """Twin-critic soft TD loss, mean Q1 and mean target (pure: no state changes)."""
         target = self.td_target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions)
-        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        return loss, q1.detach().mean(), target.mean()
+
+    def actor_loss(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """E[α log π(ã|s) − min Q(s, ã)] and log π(ã|s) [B]; call with the critic frozen."""
+        actions, log_prob = self.actor.sample(obs)
+        q1_pi, q2_pi = self.critic(obs, actions)
+        return (self.alpha * log_prob - torch.minimum(q1_pi, q2_pi)).mean(), log_prob
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        self.updates += 1
+        self.compiled.begin_step()
+        critic_loss, q1_mean, target_mean = self.compiled.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_updater.step(self.critic_opt)
 
-        actions, log_prob = self.actor.sample(batch.obs)
         with frozen(self.critic):
-            q1_pi, q2_pi = self.critic(batch.obs, actions)
-        actor_loss = (self.alpha * log_prob - torch.minimum(q1_pi, q2_pi)).mean()
+            actor_loss, log_prob = self.compiled.actor_loss(batch.obs)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_updater.step(self.actor_opt)
@@ -149,8 +167,8 @@ class SAC:
             "loss/alpha": alpha_loss.detach(),
             "alpha": self.alpha,
             "entropy": -log_prob.detach().mean(),
-            "q/q1": q1.detach().mean(),
-            "q/target": target.mean(),
+            "q/q1": q1_mean,
+            "q/target": target_mean,
         }
 
     # ----- state --------------------------------------------------------------------------

@@ -14,7 +14,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rlx2.algos.common import WeightUpdater, as_tensor, frozen, polyak_update
+from rlx2.algos.common import (
+    CompiledLosses,
+    WeightUpdater,
+    as_tensor,
+    frozen,
+    polyak_update,
+)
 from rlx2.config import AgentConfig, TD3Config
 from rlx2.nets import DeterministicActor, TwinCritic
 from rlx2.sparse.masks import linear_weights
@@ -47,6 +53,7 @@ class TD3:
         device: str = "cpu",
         hidden: dict[str, int] | None = None,
         optimizer: OptimizerFactory = torch.optim.Adam,
+        compile_mode: str | None = None,
     ):
         self.device = torch.device(device)
         self.agent = agent
@@ -73,6 +80,7 @@ class TD3:
         self.policy_noise_std = config.policy_noise * scale
         self.noise_clip = config.noise_clip * scale
         self.updates = 0
+        self.compiled = CompiledLosses(self, ("critic_loss", "actor_loss"), compile_mode)
 
     # ----- acting -------------------------------------------------------------------------
     @torch.no_grad()
@@ -113,23 +121,29 @@ class TD3:
             batch.rewards, batch.terminated, batch.truncated, values, self.agent.gamma
         )
 
-    def update(self, batch: Batch) -> dict[str, Tensor]:
-        self.updates += 1
+    def critic_loss(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """Twin-critic TD loss, mean Q1 and mean target (pure: no state changes)."""
         target = self.td_target(batch)
         q1, q2 = self.critic(batch.obs, batch.actions)
-        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        return loss, q1.detach().mean(), target.mean()
+
+    def actor_loss(self, obs: Tensor) -> Tensor:
+        """Deterministic policy-gradient loss −Q1(s, π(s)); call with the critic frozen."""
+        return -self.critic.q1_value(obs, self.actor(obs)).mean()
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        self.updates += 1
+        self.compiled.begin_step()
+        critic_loss, q1_mean, target_mean = self.compiled.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_updater.step(self.critic_opt)
-        metrics = {
-            "loss/critic": critic_loss.detach(),
-            "q/q1": q1.detach().mean(),
-            "q/target": target.mean(),
-        }
+        metrics = {"loss/critic": critic_loss.detach(), "q/q1": q1_mean, "q/target": target_mean}
 
         if self.updates % self.config.policy_delay == 0:
             with frozen(self.critic):
-                actor_loss = -self.critic.q1_value(batch.obs, self.actor(batch.obs)).mean()
+                actor_loss = self.compiled.actor_loss(batch.obs)
             self.actor_opt.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_updater.step(self.actor_opt)
