@@ -37,7 +37,7 @@ from rlx2.errors import ConfigError
 from rlx2.sparse.kernels import SparseMLP, remap_slots
 from rlx2.sparse.optim_state import MOMENT_KEYS
 from rlx2.sparse.schedule import DropSchedule
-from rlx2.sparse.topology import TopologyScheme, UpdateCounters
+from rlx2.sparse.topology import ScheduledTopology, TopologyScheme
 
 
 class LayoutMasks:
@@ -66,7 +66,7 @@ class LayoutMasks:
         return 1.0 - sum(self.num_active()) / sum(self.num_weights())
 
 
-class CSRUpdater(UpdateCounters):
+class CSRUpdater(ScheduledTopology):
     """Weight-update hook for one SparseMLP network (its twin of the masked ``SparseUpdater``).
 
     :param network: the online network's SparseMLP (its layout holds the masks).
@@ -88,25 +88,14 @@ class CSRUpdater(UpdateCounters):
     ):
         if not isinstance(network, SparseMLP):
             raise ConfigError(f"CSRUpdater needs a SparseMLP, got {type(network).__name__}")
-        if scheme.evolves and schedule is None:
-            raise ConfigError(
-                f"topology {scheme.name!r} evolves the mask and needs a DropSchedule, got schedule=None"
-            )
+        super().__init__(scheme, schedule, seed)
         self.network = network
-        self.scheme = scheme
-        self.schedule = schedule
-        self.generator = torch.Generator().manual_seed(seed)
         self.targets: list[SparseMLP] = []
-        super().__init__()
         self._request_dense_grad()
 
     @property
     def masks(self) -> LayoutMasks:
         return LayoutMasks(self.network)
-
-    @property
-    def needs_dense_grad(self) -> bool:
-        return self.scheme.needs_dense_grad
 
     def follow(self, target: SparseMLP) -> None:
         """Keep ``target`` (a copy of the network, e.g. its target network) on the same
@@ -118,13 +107,6 @@ class CSRUpdater(UpdateCounters):
         ):
             raise ConfigError("follow: the target's masks differ from the network's")
         self.targets.append(target)
-
-    def is_topology_update(self, t: int) -> bool:
-        """Whether this network's update number ``t`` (1-based) evolves the topology."""
-        return self.scheme.evolves and self.schedule is not None and self.schedule.is_update(t)
-
-    def next_step_is_topology_update(self) -> bool:
-        return self.is_topology_update(self.updates + 1)
 
     def step(self, optimizer: torch.optim.Optimizer) -> bool:
         """Call right after ``loss.backward()`` of this network. True = topology was updated.

@@ -201,7 +201,38 @@ class UpdateCounters:
         self.last_drop_fraction = float(state.get("last_drop_fraction", 0.0))
 
 
-class SparseUpdater(UpdateCounters):
+class ScheduledTopology(UpdateCounters):
+    """What both sparse updaters (masked and CSR) share: a topology scheme, its drop schedule
+    and the generator of random grow scores, and when they evolve the topology.
+
+    :param scheme: topology scheme (``get_topology(name)``).
+    :param schedule: when and how much to evolve; may be None only for a static scheme.
+    :param seed: seed of the generator used for random grow scores.
+    """
+
+    def __init__(self, scheme: TopologyScheme, schedule: DropSchedule | None, seed: int):
+        if scheme.evolves and schedule is None:
+            raise ConfigError(
+                f"topology {scheme.name!r} evolves the mask and needs a DropSchedule, got schedule=None"
+            )
+        self.scheme = scheme
+        self.schedule = schedule
+        self.generator = torch.Generator().manual_seed(seed)
+        super().__init__()
+
+    @property
+    def needs_dense_grad(self) -> bool:
+        return self.scheme.needs_dense_grad
+
+    def is_topology_update(self, t: int) -> bool:
+        """Whether this network's update number ``t`` (1-based) evolves the topology."""
+        return self.scheme.evolves and self.schedule is not None and self.schedule.is_update(t)
+
+    def next_step_is_topology_update(self) -> bool:
+        return self.is_topology_update(self.updates + 1)
+
+
+class SparseUpdater(ScheduledTopology):
     """Weight-update hook for one sparse network (spec §2–§3).
 
     :param masks: the network's :class:`MaskSet`.
@@ -220,27 +251,9 @@ class SparseUpdater(UpdateCounters):
         reset_moments: bool = False,
         seed: int = 0,
     ):
-        if scheme.evolves and schedule is None:
-            raise ConfigError(
-                f"topology {scheme.name!r} evolves the mask and needs a DropSchedule, got schedule=None"
-            )
+        super().__init__(scheme, schedule, seed)
         self.masks = masks
-        self.scheme = scheme
-        self.schedule = schedule
         self.reset_moments = reset_moments
-        self.generator = torch.Generator().manual_seed(seed)
-        super().__init__()
-
-    @property
-    def needs_dense_grad(self) -> bool:
-        return self.scheme.needs_dense_grad
-
-    def is_topology_update(self, t: int) -> bool:
-        """Whether this network's update number ``t`` (1-based) evolves the topology."""
-        return self.scheme.evolves and self.schedule is not None and self.schedule.is_update(t)
-
-    def next_step_is_topology_update(self) -> bool:
-        return self.is_topology_update(self.updates + 1)
 
     def step(self, optimizer: torch.optim.Optimizer) -> bool:
         """Call right after ``loss.backward()`` of this network. True = topology was updated.
