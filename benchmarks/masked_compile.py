@@ -16,43 +16,22 @@ import argparse
 import dataclasses
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section  # noqa: E402
 
-from rlx2.bench import BenchConfig, _batches  # noqa: E402
-from rlx2.config import AgentConfig, RunConfig, SparseConfig, TrainConfig  # noqa: E402
-from rlx2.train.builders import build_agent  # noqa: E402
-from rlx2.train.envs import EnvSpec  # noqa: E402
-
-
-def build(args: argparse.Namespace, spec: EnvSpec, compiled: bool):
-    config = TrainConfig(
-        env=spec.env_id,
-        algo=args.algo,
-        # A long nominal run: no topology update falls inside the timed updates.
-        run=RunConfig(
-            total_steps=10**9,
-            learning_starts=10**6,
-            backend="masked",
-            device=args.device,
-            compile=compiled,
-            seed=0,
-        ),
-        agent=AgentConfig(batch_size=args.batch_size, hidden=args.hidden),
-        sparse=SparseConfig(
-            method="rigl", actor_sparsity=args.actor_sparsity, critic_sparsity=args.critic_sparsity
-        ),
-    )
-    torch.manual_seed(0)
-    return build_agent(config, spec)[0]
+from rlx2.bench import (  # noqa: E402
+    BenchConfig,
+    bench_agent,
+    interleaved_medians,
+    random_batches,
+    task_spec,
+)
 
 
 def main() -> None:
@@ -71,15 +50,6 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the result into this markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ones = np.ones(args.act_dim, dtype=np.float32)
-    spec = EnvSpec(
-        env_id=f"obs{args.obs_dim}-act{args.act_dim}",
-        obs_dim=args.obs_dim,
-        act_dim=args.act_dim,
-        low=-ones,
-        high=ones,
-        max_episode_steps=None,
-    )
     bench = BenchConfig(
         algo=args.algo,
         obs_dim=args.obs_dim,
@@ -87,37 +57,38 @@ def main() -> None:
         actor_sparsity=args.actor_sparsity,
         critic_sparsity=args.critic_sparsity,
         batch_size=args.batch_size,
+        hidden=args.hidden,
     )
+    spec = task_spec(bench)
     device = torch.device(args.device)
     batches = [
         dataclasses.replace(
             b, **{f.name: getattr(b, f.name).to(device) for f in dataclasses.fields(b)}
         )
-        for b in _batches(bench, spec)
+        for b in random_batches(bench, spec)
     ]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    agents = {"eager": build(args, spec, False), "compiled": build(args, spec, True)}
+    agents = {
+        name: bench_agent(bench, spec, "masked", device=args.device, compile=compiled)
+        for name, compiled in (("eager", False), ("compiled", True))
+    }
 
-    started = time.perf_counter()
-    for agent in agents.values():  # warm-up; the compiled agent compiles here
-        for i in range(max(4, args.updates // 2)):
-            agent.update(batches[i % len(batches)])
-    sync()
-    warmup_s = time.perf_counter() - started
-
-    samples: dict[str, list[float]] = {name: [] for name in agents}
-    names = list(agents)
-    for r in range(args.repeats):
-        for name in names[r % 2 :] + names[: r % 2]:  # alternate who goes first
-            agent = agents[name]
-            sync()
-            start = time.perf_counter()
+    def updates_of(agent):
+        def run() -> None:  # the clock is read only after the device has finished
             for i in range(args.updates):
                 agent.update(batches[i % len(batches)])
             sync()
-            samples[name].append((time.perf_counter() - start) / args.updates)
-    eager_us = statistics.median(samples["eager"]) * 1e6
-    compiled_us = statistics.median(samples["compiled"]) * 1e6
+
+        return run
+
+    runs = {name: updates_of(agent) for name, agent in agents.items()}
+    started = time.perf_counter()
+    for run in runs.values():  # warm-up; the compiled agent compiles here
+        run()
+    warmup_s = time.perf_counter() - started
+    seconds = interleaved_medians(runs, args.repeats, calls=1)
+    eager_us = seconds["eager"] / args.updates * 1e6
+    compiled_us = seconds["compiled"] / args.updates * 1e6
     result = {
         "benchmark": "masked_compile",
         "algo": args.algo,

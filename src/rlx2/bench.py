@@ -146,38 +146,62 @@ def _row(seconds: dict[str, float]) -> dict[str, float]:
 # ---------------------------------------------------------------- the measurement
 
 
-def _agents(config: BenchConfig, spec: Any) -> dict[str, Any]:
-    """One agent per backend from the same seed: identical initial weights, and identical
-    masks for masked and sparse."""
+def task_spec(config: BenchConfig) -> Any:
+    """The EnvSpec of ``--env``, or of a task with ``--obs-dim``/``--act-dim`` and actions in [-1, 1]."""
+    import numpy as np
+
+    from rlx2.train.envs import EnvSpec, check_env
+
+    if config.env is not None:
+        return check_env(config.env)
+    assert config.obs_dim is not None and config.act_dim is not None
+    ones = np.ones(config.act_dim, dtype=np.float32)
+    return EnvSpec(
+        env_id=f"obs{config.obs_dim}-act{config.act_dim}",
+        obs_dim=config.obs_dim,
+        act_dim=config.act_dim,
+        low=-ones,
+        high=ones,
+        max_episode_steps=None,
+    )
+
+
+def bench_agent(config: BenchConfig, spec: Any, backend: str, **run: Any) -> Any:
+    """The agent ``rlx2 train`` would build for ``backend`` (RigL at the config's sparsities,
+    dense for "dense"), seeded with the config's seed; ``run`` overrides RunConfig fields
+    (device, compile)."""
     import torch
 
     from rlx2.config import AgentConfig, RunConfig, SparseConfig, TrainConfig
     from rlx2.train.builders import build_agent
 
     actor, critic = config.sparsities()
-    agents = {}
-    for backend in BACKENDS:
-        sparse = (
-            SparseConfig()
-            if backend == "dense"
-            else SparseConfig(method="rigl", actor_sparsity=actor, critic_sparsity=critic)
-        )
-        train_config = TrainConfig(
-            env=spec.env_id,
-            algo=config.algo,
-            # A long nominal run: no topology update falls inside the timed updates.
-            run=RunConfig(
-                total_steps=10**9, learning_starts=10**6, backend=backend, seed=config.seed
-            ),
-            agent=AgentConfig(batch_size=config.batch_size, hidden=config.hidden),
-            sparse=sparse,
-        )
-        torch.manual_seed(config.seed)
-        agents[backend], _ = build_agent(train_config, spec)
-    return agents
+    sparse = (
+        SparseConfig()
+        if backend == "dense"
+        else SparseConfig(method="rigl", actor_sparsity=actor, critic_sparsity=critic)
+    )
+    train_config = TrainConfig(
+        env=spec.env_id,
+        algo=config.algo,
+        # A long nominal run: no topology update falls inside the timed updates.
+        run=RunConfig(
+            total_steps=10**9, learning_starts=10**6, backend=backend, seed=config.seed, **run
+        ),
+        agent=AgentConfig(batch_size=config.batch_size, hidden=config.hidden),
+        sparse=sparse,
+    )
+    torch.manual_seed(config.seed)
+    return build_agent(train_config, spec)[0]
 
 
-def _batches(config: BenchConfig, spec: Any, count: int = 8) -> list[Any]:
+def _agents(config: BenchConfig, spec: Any) -> dict[str, Any]:
+    """One agent per backend from the same seed: identical initial weights, and identical
+    masks for masked and sparse."""
+    return {backend: bench_agent(config, spec, backend) for backend in BACKENDS}
+
+
+def random_batches(config: BenchConfig, spec: Any, count: int = 8) -> list[Any]:
     """Replay batches of random transitions (1 % terminations, 0.5 % truncations)."""
     import numpy as np
 
@@ -202,28 +226,14 @@ def _batches(config: BenchConfig, spec: Any, count: int = 8) -> list[Any]:
 
 def measure(config: BenchConfig) -> dict[str, Any]:
     """Run the benchmark described by ``config``; returns the JSON-ready result."""
-    import numpy as np
     import torch
 
     from rlx2.sparse.kernels import weight_matrices
-    from rlx2.train.envs import EnvSpec, check_env
 
     torch.set_num_threads(config.threads)
-    if config.env is not None:
-        spec = check_env(config.env)
-    else:
-        assert config.obs_dim is not None and config.act_dim is not None
-        ones = np.ones(config.act_dim, dtype=np.float32)
-        spec = EnvSpec(
-            env_id=f"obs{config.obs_dim}-act{config.act_dim}",
-            obs_dim=config.obs_dim,
-            act_dim=config.act_dim,
-            low=-ones,
-            high=ones,
-            max_episode_steps=None,
-        )
+    spec = task_spec(config)
     agents = _agents(config, spec)
-    batches = _batches(config, spec)
+    batches = random_batches(config, spec)
 
     def updates_of(agent: Any) -> Callable[[], None]:
         position = [0]
