@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from helpers import FAST, assert_one_line_error, run_cli
 
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
@@ -30,6 +31,13 @@ from rlx2.cli import condense_parse_error, main
         (["--total-steps", "many"], "--total-steps"),
         (["--no-such-flag", "1"], "--no-such-flag"),
         (["--learning-starts", "8"], "--learning-starts (8) must be >= --batch-size (256)"),
+        (["--device", "foo"], "--device 'foo' is not a torch device"),
+        (["--device", "mps"], "rlx2 runs on cpu or cuda, not mps"),
+        pytest.param(
+            ["--device", "cuda"],
+            "torch sees no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, needle, capsys, tmp_path):

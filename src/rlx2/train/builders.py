@@ -79,6 +79,28 @@ def tiny_widths(
     }
 
 
+def check_device(device: str) -> torch.device:
+    """``--device`` as a torch device this machine has. Raises ConfigError."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"--device {device!r} is not a torch device (cpu, cuda, cuda:1)"
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device {device}: torch sees no CUDA device on this machine; use --device cpu"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+    elif resolved.type != "cpu":
+        raise ConfigError(f"--device {device}: rlx2 runs on cpu or cuda, not {resolved.type}")
+    return resolved
+
+
 def optimizer_for(backend: str, device: str):
     """The Adam each network trains with; every choice has torch.optim.Adam's arithmetic.
 
@@ -102,6 +124,7 @@ def compile_mode(config: TrainConfig) -> str | None:
 
 def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, dict[str, Any]]:
     """The agent and the effective values the config resolved to (written to config.json)."""
+    check_device(config.run.device)
     method = METHODS[config.sparse.method]
     sparsities = config.sparsities()
     updates = network_updates(config)
