@@ -4,11 +4,13 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from helpers import FAST, assert_one_line_error, run_cli
 
+import rlx2
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
 from rlx2.cli import condense_parse_error, main
 
@@ -58,6 +60,19 @@ def test_condense_keeps_wrapped_message_whole():
     assert condense_parse_error(box) == "--x must be larger than 3"
 
 
+def _check_source_revision(source):
+    """config.json names the commit of the checkout rlx2 runs from (None for a wheel)."""
+    root = Path(rlx2.__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        assert source is None
+        return
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert source["commit"] == head and len(head) == 40
+    assert isinstance(source["dirty"], bool)
+
+
 def test_run_directory_contents(tmp_path, capsys):
     run_dir = tmp_path / "run"
     main(
@@ -80,6 +95,8 @@ def test_run_directory_contents(tmp_path, capsys):
     assert config["config"]["env"] == "Pendulum-v1" and config["config"]["algo"] == "sac"
     assert config["config"]["run"]["total_steps"] == 600 and config["env_spec"]["obs_dim"] == 3
     assert {"torch", "gymnasium", "mujoco", "numpy", "rlx2"} <= set(config["versions"])
+    assert config["machine"]["cpu"] and config["machine"]["cores"] >= 1
+    _check_source_revision(config["source"])
     with open(run_dir / "evaluations.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [200, 400, 600]

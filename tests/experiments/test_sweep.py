@@ -3,6 +3,7 @@ real sweeps on the local backend (skip completed, resume interrupted, failures l
 on a local Ray instance. Jobs are tiny Pendulum-v1 runs (a few seconds each)."""
 
 import contextlib
+import dataclasses
 import io
 import json
 import sys
@@ -136,15 +137,33 @@ def test_names_are_readable_stable_and_sanitised(tmp_path):
     )
     names = [job.name for job in plan_jobs(spec, tmp_path / "out")]
     assert names == [
-        "td3_Pendulum-v1_dense_nstep-1_no-reset-moments_s0",
-        "td3_Pendulum-v1_dense_nstep-3_no-reset-moments_s0",
-        "td3_Pendulum-v1_ss_a0.5_c0.25_nstep-1_no-reset-moments_s0",
-        "td3_Pendulum-v1_ss_a0.5_c0.25_nstep-3_no-reset-moments_s0",
-        "sac_Pendulum-v1_rlx2_a0.9_c0.9_nstep-None_reset-moments_s0",
+        "td3_Pendulum-v1_dense_nstep-1_s0",
+        "td3_Pendulum-v1_dense_nstep-3_s0",
+        "td3_Pendulum-v1_ss_a0.5_c0.25_nstep-1_s0",
+        "td3_Pendulum-v1_ss_a0.5_c0.25_nstep-3_s0",
+        # An include-only key (reset-moments) names only the job that sets it; a grid axis the
+        # include job leaves unset (nstep) does not appear in its name.
+        "sac_Pendulum-v1_rlx2_a0.9_c0.9_reset-moments_s0",
     ]
     # Adding seeds keeps the names of the existing jobs.
     more = apply_overrides(spec, grids=["seed=0,1"])
     assert names[0] in [job.name for job in plan_jobs(more, tmp_path / "out")]
+    # So does adding an ablation as an include entry with a new key.
+    ablation = dataclasses.replace(
+        spec,
+        include=[
+            *spec.include,
+            {
+                "method": "ss",
+                "actor-sparsity": 0.5,
+                "critic-sparsity": 0.25,
+                "value-learning": "rlx2",
+            },
+        ],
+    )
+    grown = [job.name for job in plan_jobs(ablation, tmp_path / "out")]
+    assert grown[: len(names)] == names
+    assert grown[-1] == "td3_Pendulum-v1_ss_a0.5_c0.25_value-learning-rlx2_s0"
     assert sanitise("rlx2test/Counter v0") == "rlx2test-Counter-v0"
     assert not (tmp_path / "out").exists(), "planning writes nothing"
 

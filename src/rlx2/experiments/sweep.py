@@ -359,7 +359,7 @@ def default_name(config: Any, options: Mapping[str, Any], varying: Sequence[str]
 
     algo, env, method and seed always appear (adding seeds or methods to a sweep keeps the
     names of its existing jobs); sparsities and other options only when they vary (grid
-    axes or include keys), other options sorted by name.
+    axes or include keys) and the job sets them, other options sorted by name.
     """
     parts = [config.algo, config.env, config.sparse.method]
     sparsities = config.sparsities()
@@ -369,7 +369,11 @@ def default_name(config: Any, options: Mapping[str, Any], varying: Sequence[str]
         if "critic-sparsity" in varying:
             parts.append(f"c{_name_value(sparsities[1])}")
     for key in sorted(set(varying) - {*CORE_NAME_KEYS, "actor-sparsity", "critic-sparsity"}):
-        value = options[key] if key in options else config_value(config, key)
+        if key not in options:
+            # An include-only key names only the jobs that set it: adding an ablation to a
+            # sweep keeps the names (and the completed runs) of its grid jobs.
+            continue
+        value = options[key]
         if _is_bool_option(key):
             parts.append(key if value else f"no-{key}")
         else:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import os
 import platform
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -44,6 +46,45 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def source_revision() -> dict[str, Any] | None:
+    """The git commit rlx2 runs from (and whether its tracked files differ), if it is a checkout.
+
+    Campaigns run from a worktree pinned at one commit; config.json records which, so every
+    result can be traced to the code that produced it. None for an installed wheel.
+    """
+    root = Path(rlx2.__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        git = ["git", "-C", str(root)]
+        commit = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        changes = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(changes)}
+
+
+def machine_facts() -> dict[str, Any]:
+    """The CPU the run's wall-clock figures belong to."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
+
+
 def default_run_dir(config: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{config.env}_{config.algo}_s{config.run.seed}_{stamp}"
@@ -65,6 +106,8 @@ def resolved_config(
         },
         "effective": extra,
         "versions": library_versions(),
+        "source": source_revision(),
+        "machine": machine_facts(),
         "command": sys.argv,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
