@@ -24,6 +24,7 @@ from rlx2.config import (
     TrainConfig,
     config_from_dict,
 )
+from rlx2.errors import ConfigError
 from rlx2.sparse.csr_updater import CSRUpdater
 from rlx2.sparse.kernels import SparseMLP, weight_matrices
 from rlx2.sparse.masks import linear_weights
@@ -273,8 +274,57 @@ def test_weight_counts_in_effective_config_match_the_dense_network():
     _, sparse = build_agent(make_config("td3", "sparse"), SPEC)
     assert sparse["weights"] == masked["weights"]
     assert sparse["backend"] == "sparse" and masked["backend"] == "masked"
-    assert sparse["reset_moments"] is True and "reset_moments_note" in sparse
-    assert masked["reset_moments"] is False and "reset_moments_note" not in masked
+    # One meaning on both backends (the default: grown weights start with zero moments).
+    assert sparse["reset_moments"] is masked["reset_moments"] is True
+    assert "reset_moments_note" not in sparse
+
+
+def test_stale_moments_are_refused_by_the_sparse_backend_and_steer_auto_to_masked():
+    """--no-reset-moments (the reference's stale moments) cannot run on the compact layout:
+    an explicit --backend sparse is an error, auto picks masked, and static sparsity (which
+    never grows a weight) is unaffected. Before, the sparse backend reset them silently."""
+    with pytest.raises(ConfigError, match="--no-reset-moments .* use --backend masked"):
+        make_config("td3", "sparse", reset_moments=False)
+    assert make_config("td3", "auto", reset_moments=False).effective_backend() == "masked"
+    assert make_config("td3", "auto", reset_moments=True).effective_backend() == "sparse"
+    assert make_config("td3", "sparse", "ss", reset_moments=False).effective_backend() == "sparse"
+    torch.manual_seed(0)
+    agent, effective = build_agent(make_config("td3", "masked", reset_moments=False), SPEC)
+    assert effective["reset_moments"] is False and agent.critic_updater.reset_moments is False
+
+
+def test_old_sparse_backend_runs_record_the_moment_reset_that_ran():
+    data = dataclasses.asdict(make_config("td3", "sparse"))
+    data["sparse"]["reset_moments"] = False  # what such a run's config.json says
+    assert config_from_dict(data).sparse.reset_moments is True
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_td3_backends_agree_when_the_topology_interval_is_not_a_multiple_of_the_policy_delay(
+    method,
+):
+    """ΔT = 3 with policy delay 2: a critic topology update on an odd update is followed by a
+    critic update that reads the target critic before the next Polyak update. Targets follow
+    the online masks at the topology update on both backends, so they still agree (before,
+    the masked backend re-masked its targets only at the next Polyak update)."""
+    masked, sparse = twin_agents("td3", method, topology_interval=3, drop_fraction=0.5)
+    for i, batch in enumerate(batches(14)):
+        m_masked, m_sparse = update_both((masked, sparse), batch, seed=300 + i)
+        torch.testing.assert_close(
+            m_sparse["loss/critic"], m_masked["loss/critic"], rtol=1e-4, atol=1e-5
+        )
+        for name in ("actor", "critic"):
+            masks = masked.updaters()[name].masks.masks
+            assert all(
+                torch.equal(a, b)
+                for a, b in zip(masks, sparse.updaters()[name].masks.masks, strict=True)
+            ), f"{name} masks differ after update {i + 1}"
+            assert_networks_match(getattr(masked, name), getattr(sparse, name), masks, atol=1e-5)
+            target = masked.networks()[f"{name}_target"]
+            for w, m in zip(linear_weights(target), masks, strict=True):
+                assert torch.all(w[~m] == 0), f"{name} target stale after update {i + 1}"
+            assert_networks_match(target, sparse.networks()[f"{name}_target"], masks, atol=1e-5)
+    assert masked.critic_updater.topology_updates >= 4
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -340,7 +390,7 @@ def test_auto_backend_resolution(monkeypatch):
     from rlx2 import config as config_module
 
     assert make_config("td3", "auto").effective_backend() == "sparse"
-    # Below 50 % sparsity the compact kernels stop paying off (config.AUTO_SPARSE_MIN_SPARSITY).
+    # Below 50 % sparsity the compact kernels stop paying off (resolve.AUTO_SPARSE_MIN_SPARSITY).
     assert make_config("td3", "auto", critic_sparsity=0.3).effective_backend() == "masked"
     assert make_config("td3", "sparse", critic_sparsity=0.3).effective_backend() == "sparse"
     assert make_config("td3", "auto", method="dense").effective_backend() == "dense"

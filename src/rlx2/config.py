@@ -11,20 +11,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from rlx2.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlx2.resolve import ValueSettings
 
 Algo = Literal["td3", "sac"]
 Method = Literal["dense", "tiny", "ss", "set", "rigl", "rlx2"]
 Backend = Literal["auto", "dense", "masked", "sparse"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
-
-
-AUTO_SPARSE_MIN_SPARSITY = 0.5
-"""--backend auto runs sparse methods on the sparse backend from this actor and critic sparsity
-up. Measured (TD3 update, obs 17, act 6, `rlx2 bench`): sparse / masked time 1.11 at 0 %,
-0.87 at 30 %, 0.73 at 50 %, 0.39 at 80 %; the batch-1 actor is slower than masked at 30 %."""
 
 
 def numba_available() -> bool:
@@ -220,8 +217,8 @@ class SparseConfig:
     """ζ₀: initial drop fraction of the cosine schedule, in (0, 1]."""
     topology_end_fraction: float = 1.0
     """T_end as a fraction of each network's total updates (1.0: evolve until the end, spec §3)."""
-    reset_moments: bool = False
-    """Zero the Adam moments of newly grown weights (corrected mode); default keeps them (reference mode, spec §7.2)."""
+    reset_moments: bool = True
+    """Zero the Adam moments of newly grown weights (corrected mode, the same on every backend); --no-reset-moments keeps the reference's stale moments (spec §7.2), which only --backend masked can (auto then picks it)."""
 
     def __post_init__(self) -> None:
         for name in ("actor_sparsity", "critic_sparsity"):
@@ -235,13 +232,6 @@ class SparseConfig:
             from rlx2.sparse.topology import get_topology
 
             get_topology(self.topology)  # unknown names raise ConfigError listing the valid ones
-
-
-PAPER_TOTAL_STEPS = 3_000_000
-"""The paper's budget; RLx2's time-like hyperparameters are stated for it (spec §5, §6)."""
-
-# Dynamic buffer capacity bounds of the reference, per algorithm (spec §6).
-PAPER_BUFFER_BOUNDS = {"td3": (100_000, 1_000_000), "sac": (200_000, 3_000_000)}
 
 
 @dataclass(frozen=True)
@@ -300,20 +290,6 @@ class ValueConfig:
 
 
 @dataclass(frozen=True)
-class ValueSettings:
-    """ValueConfig resolved for one run: every value concrete (written to config.json)."""
-
-    rlx2_value_learning: bool
-    nstep: int
-    nstep_delay: int
-    dynamic_buffer: bool
-    buffer_capacity: int
-    buffer_min: int | None
-    check_interval: int | None
-    budget_scale: float
-
-
-@dataclass(frozen=True)
 class TrainConfig:
     """``rlx2 train``: one training run."""
 
@@ -344,99 +320,24 @@ class TrainConfig:
                 f"({self.agent.batch_size})"
             )
 
+    # Resolution lives in rlx2.resolve (one place); these name its task-independent parts.
     def sparsities(self) -> tuple[float, float] | None:
         """(actor, critic) sparsity the method runs at; None for dense. Raises ConfigError."""
-        from rlx2.presets import METHODS, paper_sparsities
+        from rlx2.resolve import run_sparsities
 
-        sparse = self.sparse
-        if sparse.method == "dense":
-            return None
-        preset = paper_sparsities(self.algo, self.env) if sparse.preset == "paper" else (None, None)
-        actor = sparse.actor_sparsity if sparse.actor_sparsity is not None else preset[0]
-        critic = sparse.critic_sparsity if sparse.critic_sparsity is not None else preset[1]
-        if actor is None or critic is None:
-            raise ConfigError(
-                f"--method {sparse.method} needs --actor-sparsity and --critic-sparsity (or --preset paper)"
-            )
-        if METHODS[sparse.method].tiny and sparse.topology is not None:
-            raise ConfigError("--topology applies to sparse methods, not --method tiny")
-        return actor, critic
+        return run_sparsities(self)
 
     def effective_backend(self) -> str:
-        """The backend this run executes with: dense, masked or sparse (``auto`` resolved; a
-        dense method's networks have no masks, so masked means dense for them). Raises ConfigError."""
-        from rlx2.presets import METHODS
+        """The backend this run executes with (``auto`` resolved). Raises ConfigError."""
+        from rlx2.resolve import run_backend
 
-        sparse, requested = METHODS[self.sparse.method].sparse, self.run.backend
-        if requested == "auto":
-            if not sparse:
-                return "dense"
-            sparsities = self.sparsities()
-            assert sparsities is not None
-            on_cpu = self.run.device.split(":")[0] == "cpu"
-            faster = min(sparsities) >= AUTO_SPARSE_MIN_SPARSITY
-            eligible = on_cpu and faster and not self.run.compile and numba_available()
-            return "sparse" if eligible else "masked"
-        if requested == "dense" and sparse:
-            raise ConfigError(
-                f"--backend dense cannot run --method {self.sparse.method}: its networks are "
-                "sparse; use --backend sparse or masked (or auto)"
-            )
-        if requested == "sparse" and not sparse:
-            raise ConfigError(
-                f"--backend sparse needs a sparse method (ss, set, rigl, rlx2); --method "
-                f"{self.sparse.method} trains dense networks (use --backend dense or auto)"
-            )
-        return requested if sparse else "dense"
+        return run_backend(self)
 
     def value_settings(self) -> ValueSettings:
-        """Resolve the value-learning options for this run. Raises ConfigError."""
-        from rlx2.presets import METHODS
+        """The value-learning settings of this run, every value concrete. Raises ConfigError."""
+        from rlx2.resolve import value_settings
 
-        value = self.value
-        rlx2 = value.value_learning == "rlx2" or (
-            value.value_learning == "auto" and METHODS[self.sparse.method].rlx2_value_learning
-        )
-        scale = (
-            value.budget_scale
-            if value.budget_scale is not None
-            else min(1.0, self.run.total_steps / PAPER_TOTAL_STEPS)
-        )
-        nstep = value.nstep if value.nstep is not None else (3 if rlx2 else 1)
-        delay = (
-            value.nstep_delay
-            if value.nstep_delay is not None
-            else (round(300_000 * scale) if nstep > 1 else 0)
-        )
-        dynamic = value.dynamic_buffer == "on" or (value.dynamic_buffer == "auto" and rlx2)
-        if not dynamic:
-            return ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
-        paper_min, paper_max = PAPER_BUFFER_BOUNDS[self.algo]
-        # Scaled defaults never fall below K, so short runs stay valid; explicit values are checked.
-        k = value.distance_samples
-        buffer_max = (
-            value.buffer_max if value.buffer_max is not None else max(round(paper_max * scale), k)
-        )
-        buffer_min = (
-            value.buffer_min
-            if value.buffer_min is not None
-            else min(max(round(paper_min * scale), k), buffer_max)
-        )
-        interval = (
-            value.buffer_check_interval
-            if value.buffer_check_interval is not None
-            else max(round(10_000 * scale), 1)
-        )
-        if buffer_min > buffer_max:
-            raise ConfigError(
-                f"--buffer-min ({buffer_min}) must not exceed --buffer-max ({buffer_max})"
-            )
-        if value.distance_samples > buffer_max:
-            raise ConfigError(
-                f"--distance-samples ({value.distance_samples}) must not exceed the buffer capacity "
-                f"--buffer-max ({buffer_max})"
-            )
-        return ValueSettings(rlx2, nstep, delay, True, buffer_max, buffer_min, interval, scale)
+        return value_settings(self)
 
 
 @dataclass(frozen=True)
@@ -463,8 +364,11 @@ class CostConfig:
     """Hidden width of the dense reference networks."""
     sparsity_distribution: Literal["er", "uniform"] = "er"
     """Per-layer allocation."""
+    policy_delay: int = TD3Config.policy_delay
+    """TD3's critic updates per actor update, for the "network" block (the paper's convention assumes 2)."""
 
     def __post_init__(self) -> None:
+        require_positive(self, "policy_delay")
         if self.env is None and (self.obs_dim is None or self.act_dim is None):
             raise ConfigError("give --env or both --obs-dim and --act-dim")
         if self.env is not None and (self.obs_dim is not None or self.act_dim is not None):
@@ -496,6 +400,10 @@ def config_from_dict(data: dict) -> TrainConfig:
     if "run" in data and "backend" not in data["run"]:
         # Written before --backend existed: those runs executed nn.Linear networks.
         data = {**data, "run": {**data["run"], "backend": "masked"}}
+    if (data.get("run") or {}).get("backend") == "sparse" and "sparse" in data:
+        # Written when the sparse backend reset grown weights' moments whatever the flag said:
+        # record what ran.
+        data = {**data, "sparse": {**data["sparse"], "reset_moments": True}}
     kwargs = {
         key: (nested[key](**value) if key in nested else value) for key, value in data.items()
     }

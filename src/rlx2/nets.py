@@ -1,25 +1,27 @@
 """MLP actor and critic networks of TD3 and SAC (spec §1): 2 hidden layers, ReLU.
 
 Every weight matrix is an ``nn.Linear`` so the sparse engine finds them with
-``rlx2.sparse.masks.linear_weights`` (module order = layer order).
+``rlx2.sparse.masks.linear_weights`` (module order = layer order). Layer shapes come from
+``rlx2.shapes``, the one place that knows them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rlx2.shapes import Shape, actor_shapes, critic_head_shapes
 
-def mlp(in_dim: int, out_dim: int, hidden: int, hidden_layers: int = 2) -> nn.Sequential:
+
+def mlp(shapes: Sequence[Shape]) -> nn.Sequential:
+    """Linear layers of the given (out, in) shapes (``rlx2.shapes``), ReLU between them."""
     layers: list[nn.Module] = []
-    width = in_dim
-    for _ in range(hidden_layers):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    layers.append(nn.Linear(width, out_dim))
+    for i, (out_dim, in_dim) in enumerate(shapes):
+        layers += [nn.Linear(in_dim, out_dim)] + ([nn.ReLU()] if i < len(shapes) - 1 else [])
     return nn.Sequential(*layers)
 
 
@@ -53,7 +55,7 @@ class DeterministicActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: int, low: Tensor, high: Tensor):
         super().__init__()
-        self.net = mlp(obs_dim, act_dim, hidden)
+        self.net = mlp(actor_shapes("td3", obs_dim, act_dim, hidden))
         self.scaling = ActionScaling(low, high)
 
     def forward(self, obs: Tensor) -> Tensor:
@@ -65,8 +67,8 @@ class TwinCritic(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: int):
         super().__init__()
-        self.q1 = mlp(obs_dim + act_dim, 1, hidden)
-        self.q2 = mlp(obs_dim + act_dim, 1, hidden)
+        self.q1 = mlp(critic_head_shapes(obs_dim, act_dim, hidden))
+        self.q2 = mlp(critic_head_shapes(obs_dim, act_dim, hidden))
 
     def forward(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         x = torch.cat([obs, action], dim=-1)
@@ -106,7 +108,7 @@ class GaussianActor(nn.Module):
         log_std_max: float = 2.0,
     ):
         super().__init__()
-        self.net = mlp(obs_dim, 2 * act_dim, hidden)
+        self.net = mlp(actor_shapes("sac", obs_dim, act_dim, hidden))
         self.scaling = ActionScaling(low, high)
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max

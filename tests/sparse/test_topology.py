@@ -325,6 +325,7 @@ def test_state_dict_resumes_the_same_trajectory():
         MaskSet(linear_weights(twin_net), [torch.ones_like(m) for m in masks.masks]),
         get_topology("set"),
         updater.schedule,
+        reset_moments=updater.reset_moments,
         seed=123,
     )
     twin.load_state_dict(updater.state_dict())

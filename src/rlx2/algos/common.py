@@ -14,14 +14,15 @@ class WeightUpdater(Protocol):
     """The hook through which an algorithm changes one network's weights (spec §2–§3).
 
     ``step`` is called right after ``loss.backward()`` of that network: a dense updater just
-    runs the optimiser; a sparse one masks gradients, steps, re-masks, and on topology-update
-    steps evolves the masks instead. ``after_target_update`` re-masks the target network
-    after each Polyak update. Algorithms know nothing else about sparsity.
+    runs the optimiser; a sparse one keeps inactive weights at zero, and on topology-update
+    steps evolves the masks instead. ``follow`` is called once with the network's target
+    network, which then changes with every topology update (spec §2: targets share the
+    online masks). Algorithms know nothing else about sparsity.
     """
 
     def step(self, optimizer: torch.optim.Optimizer) -> bool: ...
 
-    def after_target_update(self, target_weights: Sequence[Tensor]) -> None: ...
+    def follow(self, target: nn.Module) -> None: ...
 
 
 @torch.no_grad()

@@ -23,7 +23,6 @@ from rlx2.algos.common import (
 from rlx2.algos.td3 import NetworkSetup, OptimizerFactory, dense_networks
 from rlx2.config import AgentConfig, SACConfig
 from rlx2.nets import GaussianActor, TwinCritic, orthogonal_init_
-from rlx2.sparse.masks import linear_weights
 from rlx2.value.replay import Batch
 from rlx2.value.targets import n_step_target, select_at, window_end_index
 
@@ -66,6 +65,7 @@ class SAC:
         self.actor, self.actor_updater = setup_network("actor", actor)
         self.critic, self.critic_updater = setup_network("critic", critic)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_updater.follow(self.critic_target)
         self.log_alpha = torch.tensor(
             float(np.log(config.init_alpha)), device=self.device, requires_grad=True
         )
@@ -160,7 +160,6 @@ class SAC:
         self.alpha_opt.step()
 
         polyak_update(self.critic_target, self.critic, self.agent.tau)
-        self.critic_updater.after_target_update(linear_weights(self.critic_target))
         return {
             "loss/critic": critic_loss.detach(),
             "loss/actor": actor_loss.detach(),

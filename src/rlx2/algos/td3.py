@@ -23,7 +23,6 @@ from rlx2.algos.common import (
 )
 from rlx2.config import AgentConfig, TD3Config
 from rlx2.nets import DeterministicActor, TwinCritic
-from rlx2.sparse.masks import linear_weights
 from rlx2.sparse.topology import DenseUpdater
 from rlx2.value.replay import Batch
 from rlx2.value.targets import n_step_target, select_at, window_end_index
@@ -73,6 +72,8 @@ class TD3:
         self.critic, self.critic_updater = setup_network("critic", critic)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_updater.follow(self.actor_target)
+        self.critic_updater.follow(self.critic_target)
         self.actor_opt = optimizer(self.actor.parameters(), lr=agent.actor_lr)
         self.critic_opt = optimizer(self.critic.parameters(), lr=agent.critic_lr)
         scale = self.actor.scaling.scale
@@ -154,8 +155,6 @@ class TD3:
     def update_targets(self) -> None:
         polyak_update(self.critic_target, self.critic, self.agent.tau)
         polyak_update(self.actor_target, self.actor, self.agent.tau)
-        self.critic_updater.after_target_update(linear_weights(self.critic_target))
-        self.actor_updater.after_target_update(linear_weights(self.actor_target))
 
     # ----- state --------------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:

@@ -19,15 +19,17 @@ from typing import Any
 from torch import nn
 
 from rlx2.errors import ConfigError
+from rlx2.shapes import Shape, mlp_shapes
+from rlx2.shapes import actor_shapes as network_actor_shapes
+from rlx2.shapes import critic_shapes as network_critic_shapes
 from rlx2.sparse.allocation import DISTRIBUTIONS, active_counts, total_active
 from rlx2.sparse.masks import linear_weights, measured_sparsity
 from rlx2.sparse.tiny import tiny_hidden_width
 
-Shape = tuple[int, int]
-
 ALGOS = ("td3", "sac")
 METHODS = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
-TD3_POLICY_DELAY = 2
+PAPER_TD3_POLICY_DELAY = 2
+"""The policy delay the paper's FLOPs convention assumes (``--policy-delay`` may differ)."""
 FORWARD_FLOPS_PER_WEIGHT = 2
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "critic_shapes",
     "cost_ratios",
     "cost_report",
+    "method_network",
+    "network_training_passes",
     "measured_layer_sparsities",
     "measured_network_sparsity",
     "measured_sparsity",
@@ -44,14 +48,16 @@ __all__ = [
 
 
 def actor_shapes(obs_dim: int, act_dim: int, hidden: int = 256) -> list[Shape]:
-    """Weight shapes (out, in) of the actor obs -> h -> h -> act (spec §1)."""
-    return [(hidden, obs_dim), (hidden, hidden), (act_dim, hidden)]
+    """The paper's convention for the actor of both algorithms: obs -> h -> h -> act.
+
+    It reproduces Table 2, but SAC's trained actor has 2·act outputs (mean and log σ):
+    ``rlx2.shapes.actor_shapes`` gives the shapes of the networks that train."""
+    return mlp_shapes(obs_dim, act_dim, hidden)
 
 
 def critic_shapes(obs_dim: int, act_dim: int, hidden: int = 256) -> list[Shape]:
     """The twin critic's six matrices, head 1 then head 2, each (obs+act) -> h -> h -> 1."""
-    head = [(hidden, obs_dim + act_dim), (hidden, hidden), (1, hidden)]
-    return head + head
+    return network_critic_shapes(obs_dim, act_dim, hidden)
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,35 @@ def training_passes(algo: str, nstep: int = 1) -> TrainingPasses:
     if isinstance(nstep, bool) or not isinstance(nstep, int) or nstep < 1:
         raise ConfigError(f"nstep={nstep!r} must be a positive int")
     if algo == "td3":
-        delay = TD3_POLICY_DELAY
+        delay = PAPER_TD3_POLICY_DELAY
         return TrainingPasses(actor=1.0 + 3.0 / delay, critic=3.0 + 1.5 / delay)
     if algo == "sac":
         return TrainingPasses(actor=nstep + 1.5, critic=6.5)
+    raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
+
+
+def network_training_passes(algo: str, nstep: int, policy_delay: int) -> TrainingPasses:
+    """Pass counts of the networks as they train (the "network" convention, docs/flops.md).
+
+    The same rules as :func:`training_passes` (a backward with weight gradients = 2 forwards),
+    applied to the actual update without the paper's simplifications: the target-critic
+    forward is counted, a backward through a frozen network for input gradients only counts
+    1 forward, TD3's actor runs every ``policy_delay``-th update, and nothing is calibrated.
+      TD3 actor  = 1 (target actor at the bootstrap state) + 3/d (actor forward + backward)
+      TD3 critic = 1 (target, both heads) + 3 (critic loss) + 1/d (Q1 forward and input
+                   gradient for the actor loss: half the critic, twice)
+      SAC actor  = n (one sample per next state of the window) + 3 (actor loss)
+      SAC critic = 1 (target) + 3 (critic loss) + 2 (both heads forward and input gradient
+                   for the actor loss)
+    """
+    if isinstance(nstep, bool) or not isinstance(nstep, int) or nstep < 1:
+        raise ConfigError(f"nstep={nstep!r} must be a positive int")
+    if algo == "td3":
+        if isinstance(policy_delay, bool) or not isinstance(policy_delay, int) or policy_delay < 1:
+            raise ConfigError(f"policy_delay={policy_delay!r} must be a positive int")
+        return TrainingPasses(actor=1.0 + 3.0 / policy_delay, critic=4.0 + 1.0 / policy_delay)
+    if algo == "sac":
+        return TrainingPasses(actor=nstep + 3.0, critic=6.0)
     raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
 
 
@@ -103,8 +134,16 @@ def cost_report(
     nstep: int = 1,
     hidden: int = 256,
     distribution: str = "er",
+    policy_delay: int = PAPER_TD3_POLICY_DELAY,
 ) -> dict[str, Any]:
-    """Size and FLOPs of ``method`` as fractions of the dense model (Table 2's columns).
+    """Size and FLOPs of ``method`` as fractions of the dense model, in two conventions.
+
+    Top level (``convention: "paper"``): Table 2's columns as the paper counts them — an
+    actor with |A| outputs for both algorithms, TD3's policy delay 2, the calibrated pass
+    counts of :func:`training_passes`. ``network``: the networks that actually train — SAC's
+    actor with 2·|A| outputs (mean and log σ; ``rlx2.shapes``), the given ``policy_delay``
+    and :func:`network_training_passes`; its per-layer blocks are the allocation the run
+    uses, and its Tiny widths are the trained ones.
 
     ``dense`` ignores the sparsities. ``tiny`` uses dense networks whose hidden width
     (:func:`tiny_hidden_width`) gives the weight count closest to the sparse model's, and
@@ -114,7 +153,8 @@ def cost_report(
     the n-step setting as ``nstep`` (RLx2's Table 2 figures use nstep=3).
 
     :return: JSON-serialisable dict: ``model_size_ratio``, ``compression_ratio``,
-        ``train_flops_ratio``, ``inference_flops_ratio``, ``actor``, ``critic``, ``flops``.
+        ``train_flops_ratio``, ``inference_flops_ratio``, ``actor``, ``critic``, ``flops``
+        (paper convention) and ``network`` (the same keys for the trained networks).
     """
     if algo not in ALGOS:
         raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
@@ -131,52 +171,87 @@ def cost_report(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive int")
     training_passes(algo, nstep)  # validates nstep before any allocation work
+    network_passes = network_training_passes(algo, nstep, policy_delay)
+    sparsities = (actor_sparsity, critic_sparsity)
 
-    actor_dense_shapes = actor_shapes(obs_dim, act_dim, hidden)
-    critic_dense_shapes = critic_shapes(obs_dim, act_dim, hidden)
-    if base_method == "dense":
-        actor = _network_report(
-            actor_dense_shapes, _sizes(actor_dense_shapes), hidden, actor_dense_shapes
+    def blocks(actor_out: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        actor = method_network(
+            base_method,
+            mlp_shapes(obs_dim, actor_out, hidden),
+            obs_dim,
+            actor_out,
+            1,
+            sparsities[0],
+            distribution,
         )
-        critic = _network_report(
-            critic_dense_shapes, _sizes(critic_dense_shapes), hidden, critic_dense_shapes
+        critic = method_network(
+            base_method,
+            critic_shapes(obs_dim, act_dim, hidden),
+            obs_dim + act_dim,
+            1,
+            2,
+            sparsities[1],
+            distribution,
         )
-    elif base_method == "tiny":
-        actor_width = tiny_hidden_width(
-            obs_dim, act_dim, total_active(actor_dense_shapes, actor_sparsity)
-        )
-        critic_width = tiny_hidden_width(
-            obs_dim + act_dim, 1, total_active(critic_dense_shapes, critic_sparsity), heads=2
-        )
-        tiny_actor = actor_shapes(obs_dim, act_dim, actor_width)
-        tiny_critic = critic_shapes(obs_dim, act_dim, critic_width)
-        actor = _network_report(tiny_actor, _sizes(tiny_actor), actor_width, actor_dense_shapes)
-        critic = _network_report(
-            tiny_critic, _sizes(tiny_critic), critic_width, critic_dense_shapes
-        )
-    else:
-        actor_counts = active_counts(actor_dense_shapes, actor_sparsity, distribution)
-        critic_counts = active_counts(critic_dense_shapes, critic_sparsity, distribution)
-        actor = _network_report(actor_dense_shapes, actor_counts, hidden, actor_dense_shapes)
-        critic = _network_report(critic_dense_shapes, critic_counts, hidden, critic_dense_shapes)
+        return actor, critic
 
-    ratios = cost_ratios(
-        algo,
-        actor["active"],
-        critic["active"],
-        actor["dense_weights"],
-        critic["dense_weights"],
-        nstep,
+    def ratios(actor: dict[str, Any], critic: dict[str, Any], passes, dense) -> dict[str, Any]:
+        counts = (
+            actor["active"],
+            critic["active"],
+            actor["dense_weights"],
+            critic["dense_weights"],
+        )
+        return cost_ratios(algo, *counts, nstep, passes=(passes, dense))
+
+    paper_actor, paper_critic = blocks(act_dim)
+    paper = ratios(
+        paper_actor, paper_critic, training_passes(algo, nstep), training_passes(algo, 1)
     )
+    actor, critic = blocks(network_actor_shapes(algo, obs_dim, act_dim, hidden)[-1][0])
+    network = ratios(actor, critic, network_passes, network_training_passes(algo, 1, policy_delay))
     return {
         "algo": algo,
         "method": method,
         "nstep": nstep,
         "distribution": distribution,
-        **ratios,
-        "actor": actor,
-        "critic": critic,
+        "convention": "paper",
+        **paper,
+        "actor": paper_actor,
+        "critic": paper_critic,
+        "network": {
+            "convention": "network",
+            "policy_delay": policy_delay if algo == "td3" else None,
+            **network,
+            "actor": actor,
+            "critic": critic,
+        },
     }
+
+
+def method_network(
+    method: str,
+    dense_shapes: list[Shape],
+    in_dim: int,
+    out_dim: int,
+    heads: int,
+    sparsity: float,
+    distribution: str,
+) -> dict[str, Any]:
+    """One network's block as ``method`` builds it from the full-width ``dense_shapes``: dense,
+    Tiny (the width whose weight count is closest to the sparse count) or sparse (exact
+    per-layer active counts)."""
+    hidden = dense_shapes[0][0]
+    if method == "dense":
+        return _network_report(dense_shapes, _sizes(dense_shapes), hidden, dense_shapes)
+    if method == "tiny":
+        width = tiny_hidden_width(
+            in_dim, out_dim, total_active(dense_shapes, sparsity), heads=heads
+        )
+        shapes = mlp_shapes(in_dim, out_dim, width) * heads
+        return _network_report(shapes, _sizes(shapes), width, dense_shapes)
+    counts = active_counts(dense_shapes, sparsity, distribution)
+    return _network_report(dense_shapes, counts, hidden, dense_shapes)
 
 
 def cost_ratios(
@@ -186,20 +261,24 @@ def cost_ratios(
     dense_actor: int,
     dense_critic: int,
     nstep: int = 1,
+    passes: tuple[TrainingPasses, TrainingPasses] | None = None,
 ) -> dict[str, Any]:
-    """The paper's ratios from weight counts (spec §9): a, c active and A, C dense weights.
+    """Size and FLOPs ratios from weight counts (spec §9): a, c active and A, C dense weights.
 
     Size counts every kept network, targets included: TD3 keeps actor, critic and both
     targets ((a + c)/(A + C), the factor 2 cancels); SAC keeps actor, critic and the critic
-    target only ((a + 2c)/(A + 2C)). Training FLOPs weigh forward passes by
-    :func:`training_passes`, against the 1-step dense baseline.
+    target only ((a + 2c)/(A + 2C)). Training FLOPs weigh forward passes by ``passes`` (the
+    method's and the dense baseline's; default the paper's :func:`training_passes` at
+    ``nstep`` and at 1 step).
     """
-    passes, dense_passes = training_passes(algo, nstep), training_passes(algo, 1)
+    method_passes, dense_passes = passes or (training_passes(algo, nstep), training_passes(algo, 1))
     critic_copies = 2 if algo == "sac" else 1
     model_size = (active_actor + critic_copies * active_critic) / (
         dense_actor + critic_copies * dense_critic
     )
-    train = FORWARD_FLOPS_PER_WEIGHT * (passes.actor * active_actor + passes.critic * active_critic)
+    train = FORWARD_FLOPS_PER_WEIGHT * (
+        method_passes.actor * active_actor + method_passes.critic * active_critic
+    )
     dense_train = FORWARD_FLOPS_PER_WEIGHT * (
         dense_passes.actor * dense_actor + dense_passes.critic * dense_critic
     )

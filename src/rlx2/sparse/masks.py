@@ -78,7 +78,18 @@ class MaskSet:
         if not params:
             raise ConfigError(f"module {type(module).__name__} has no nn.Linear weight to sparsify")
         shapes = [(int(p.shape[0]), int(p.shape[1])) for p in params]
-        counts = active_counts(shapes, sparsity, distribution)
+        return cls.with_counts(module, active_counts(shapes, sparsity, distribution))
+
+    @classmethod
+    def with_counts(cls, module: nn.Module, counts: Sequence[int]) -> MaskSet:
+        """Mask ``module`` in place with these active counts per linear weight (an allocation
+        made elsewhere, e.g. a resolved run's), keeping the largest |w| of each layer."""
+        params = linear_weights(module)
+        if len(counts) != len(params):
+            raise ConfigError(f"got {len(counts)} active counts for {len(params)} weights")
+        for i, (p, n) in enumerate(zip(params, counts, strict=True)):
+            if not 0 < n <= p.numel():
+                raise ConfigError(f"active count {n} of layer {i} is outside [1, {p.numel()}]")
         masks = [largest_magnitude_mask(p, n) for p, n in zip(params, counts, strict=True)]
         mask_set = cls(params, masks)
         mask_set.apply()

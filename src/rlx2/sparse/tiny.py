@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from rlx2.errors import ConfigError
+from rlx2.shapes import mlp_shapes, weight_count
 
 
 def mlp_weight_count(
     in_dim: int, out_dim: int, hidden: int, heads: int = 1, hidden_layers: int = 2
 ) -> int:
     """Weights (no biases) of ``heads`` MLPs in -> h -> ... -> h -> out with ``hidden_layers`` hidden layers."""
-    return heads * (in_dim * hidden + (hidden_layers - 1) * hidden * hidden + hidden * out_dim)
+    return heads * weight_count(mlp_shapes(in_dim, out_dim, hidden, hidden_layers))
 
 
 def tiny_hidden_width(

@@ -2,21 +2,22 @@
 
 Pure functions (:func:`drop_mask`, :func:`grow_mask`) do the maths on one layer; schemes are
 small registered classes that only choose the grow score (SET: random, RigL: |dense grad|,
-static: a real null class); :class:`SparseUpdater` holds the per-network state and is what an
-algorithm calls after ``loss.backward()``. :class:`DenseUpdater` is its null object.
+static: a real null class); :class:`TopologyUpdater` holds the per-network state and is what
+an algorithm calls after ``loss.backward()``, over a :class:`WeightStorage` (masked dense
+weights here, compact CSR in ``csr_updater``). :class:`DenseUpdater` is its null object.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rlx2.errors import ConfigError
-from rlx2.sparse.masks import MaskSet
+from rlx2.sparse.masks import MaskSet, linear_weights
 from rlx2.sparse.optim_state import reset_moments as reset_optimizer_moments
 from rlx2.sparse.schedule import DropSchedule
 
@@ -201,24 +202,161 @@ class UpdateCounters:
         self.last_drop_fraction = float(state.get("last_drop_fraction", 0.0))
 
 
-class ScheduledTopology(UpdateCounters):
-    """What both sparse updaters (masked and CSR) share: a topology scheme, its drop schedule
-    and the generator of random grow scores, and when they evolve the topology.
+class WeightStorage(Protocol):
+    """How one sparse network stores its weights: all a :class:`TopologyUpdater` touches.
 
+    Two implementations: :class:`MaskedStorage` (dense ``nn.Linear`` weights multiplied by
+    masks: the reference layout, any device) and ``rlx2.sparse.csr_updater.CSRStorage`` (only
+    the active weights, in compact CSR form). The updater decides *what* changes; a storage
+    only knows *how* its layout carries the change out.
+    """
+
+    keeps_inactive_moments: bool
+    """Whether optimiser moments of inactive weights exist (and so can be left stale)."""
+
+    @property
+    def masks(self) -> Any:
+        """An object with ``masks`` (bool [out, in] per layer) and the counting methods of
+        :class:`~rlx2.sparse.masks.MaskSet` (``num_active``, ``num_weights``, ``sparsity``)."""
+        ...
+
+    def dense_views(self, with_grads: bool) -> tuple[list[Tensor], list[Tensor | None]]:
+        """[out, in] weights per layer (0 where inactive) and, if asked, the dense gradients
+        of the last backward (RigL's grow score)."""
+        ...
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """An ordinary update: inactive weights stay exactly 0."""
+        ...
+
+    def set_masks(
+        self, masks: Sequence[Tensor], optimizer: torch.optim.Optimizer, reset_grown: bool
+    ) -> None:
+        """Apply new masks: kept weights keep value and optimiser state, dropped ones become 0,
+        grown ones start at 0 (their moments zeroed when ``reset_grown``); following target
+        networks change the same way."""
+        ...
+
+    def follow(self, target: nn.Module) -> None:
+        """Make ``target`` (e.g. the target network) change with every later mask change."""
+        ...
+
+    def request_dense_grad(self) -> None:
+        """The next backward precedes a topology update: make it fill what ``dense_views`` reads."""
+        ...
+
+    def load_masks(self, masks: Sequence[Tensor]) -> None:
+        """Restore masks saved by :meth:`TopologyUpdater.state_dict`."""
+        ...
+
+
+class MaskedStorage:
+    """Dense weights with a :class:`MaskSet`: inactive weights are stored as zeros.
+
+    Gradients are masked before and weights re-masked after every optimiser step, so an
+    optimiser with dense state (torch's Adam) never revives an inactive weight. Its moments
+    of inactive weights keep decaying, which is what makes the reference's stale moments of
+    regrown weights (spec §7.2) possible here.
+    """
+
+    keeps_inactive_moments = True
+
+    def __init__(self, masks: MaskSet):
+        self._masks = masks
+        self._followers: list[list[Tensor]] = []
+
+    @property
+    def masks(self) -> MaskSet:
+        return self._masks
+
+    def dense_views(self, with_grads: bool) -> tuple[list[Tensor], list[Tensor | None]]:
+        weights = self._masks.params
+        return list(weights), [w.grad if with_grads else None for w in weights]
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self._masks.mask_grads()
+        optimizer.step()
+        self._masks.apply()
+
+    @torch.no_grad()
+    def set_masks(
+        self, masks: Sequence[Tensor], optimizer: torch.optim.Optimizer, reset_grown: bool
+    ) -> None:
+        old = self._masks.masks
+        for i, (weight, mask, new_mask) in enumerate(
+            zip(self._masks.params, old, masks, strict=True)
+        ):
+            if new_mask is mask:
+                continue
+            # Dropped -> 0; newly grown start at exactly 0; regrown-in-the-same-step keep their value.
+            weight.mul_((new_mask & mask).to(weight.dtype))
+            self._masks.set_mask(i, new_mask)
+            if reset_grown:
+                reset_optimizer_moments(optimizer, weight, new_mask & ~mask)
+        for weights in self._followers:
+            self._masks.apply_to(weights)
+
+    def follow(self, target: nn.Module) -> None:
+        weights = linear_weights(target)
+        if [tuple(w.shape) for w in weights] != self._masks.shapes:
+            raise ConfigError("follow: the target's weight shapes differ from the network's")
+        self._followers.append(weights)
+        self._masks.apply_to(weights)
+
+    def request_dense_grad(self) -> None:
+        return None  # the masked backward always computes dense gradients
+
+    def load_masks(self, masks: Sequence[Tensor]) -> None:
+        self._masks.load_state_dict({"masks": list(masks)})
+        for weights in self._followers:
+            self._masks.apply_to(weights)
+
+
+class TopologyUpdater(UpdateCounters):
+    """Weight-update hook for one sparse network (spec §2–§3), whatever its storage.
+
+    The one place where the topology evolves: a scheme, its drop schedule, the generator of
+    random grow scores, and what happens to regrown weights. Both backends run this code; only
+    the :class:`WeightStorage` differs, so with the same weights, gradients and generator
+    state they pick the same connections and treat them the same way.
+
+    :param storage: the network's weights (:class:`MaskedStorage` or ``CSRStorage``).
     :param scheme: topology scheme (``get_topology(name)``).
     :param schedule: when and how much to evolve; may be None only for a static scheme.
+    :param reset_moments: True = corrected mode, zero the optimiser moments of newly grown
+        weights; False = reference mode, moments untouched (spec §7.2), which only a storage
+        that keeps moments of inactive weights can do.
     :param seed: seed of the generator used for random grow scores.
     """
 
-    def __init__(self, scheme: TopologyScheme, schedule: DropSchedule | None, seed: int):
+    def __init__(
+        self,
+        storage: WeightStorage,
+        scheme: TopologyScheme,
+        schedule: DropSchedule | None,
+        reset_moments: bool,
+        seed: int,
+    ):
         if scheme.evolves and schedule is None:
             raise ConfigError(
                 f"topology {scheme.name!r} evolves the mask and needs a DropSchedule, got schedule=None"
             )
+        if not reset_moments and scheme.evolves and not storage.keeps_inactive_moments:
+            raise ConfigError(
+                f"{type(storage).__name__} keeps no optimiser moments for inactive weights, so "
+                "grown weights cannot keep stale ones: use reset_moments=True"
+            )
+        super().__init__()
+        self.storage = storage
         self.scheme = scheme
         self.schedule = schedule
+        self.reset_moments = reset_moments
         self.generator = torch.Generator().manual_seed(seed)
-        super().__init__()
+        self._before_backward()
+
+    @property
+    def masks(self) -> Any:
+        return self.storage.masks
 
     @property
     def needs_dense_grad(self) -> bool:
@@ -231,66 +369,51 @@ class ScheduledTopology(UpdateCounters):
     def next_step_is_topology_update(self) -> bool:
         return self.is_topology_update(self.updates + 1)
 
-
-class SparseUpdater(ScheduledTopology):
-    """Weight-update hook for one sparse network (spec §2–§3).
-
-    :param masks: the network's :class:`MaskSet`.
-    :param scheme: topology scheme (``get_topology(name)``).
-    :param schedule: when and how much to evolve; may be None only for a static scheme.
-    :param reset_moments: True = corrected mode, zero the optimiser moments of newly grown
-        weights; False = reference mode, moments untouched (spec §7.2).
-    :param seed: seed of the generator used for random grow scores.
-    """
-
-    def __init__(
-        self,
-        masks: MaskSet,
-        scheme: TopologyScheme,
-        schedule: DropSchedule | None,
-        reset_moments: bool = False,
-        seed: int = 0,
-    ):
-        super().__init__(scheme, schedule, seed)
-        self.masks = masks
-        self.reset_moments = reset_moments
-
     def step(self, optimizer: torch.optim.Optimizer) -> bool:
         """Call right after ``loss.backward()`` of this network. True = topology was updated.
 
         On a topology update the optimiser step is skipped, as in the reference (spec §3).
         """
         self.updates += 1
-        if self.is_topology_update(self.updates):
+        evolved = self.is_topology_update(self.updates)
+        if evolved:
             self._evolve(optimizer, self.updates)
-            return True
-        self.masks.mask_grads()
-        optimizer.step()
-        self.masks.apply()
-        return False
+        else:
+            self.storage.optimizer_step(optimizer)
+        self._before_backward()
+        return evolved
 
-    def after_target_update(self, target_weights: Sequence[Tensor]) -> None:
-        """Re-mask the target network with the current online masks (spec §2)."""
-        self.masks.apply_to(target_weights)
+    def follow(self, target: nn.Module) -> None:
+        """Keep ``target`` (the target network) on this network's masks from now on: every
+        topology change applies to it at once (spec §2), so no later step sees it stale."""
+        self.storage.follow(target)
+
+    def _before_backward(self) -> None:
+        if self.needs_dense_grad and self.next_step_is_topology_update():
+            self.storage.request_dense_grad()
 
     @torch.no_grad()
     def _evolve(self, optimizer: torch.optim.Optimizer, t: int) -> None:
         assert self.schedule is not None
         drop_fraction = self.schedule.fraction(t)
-        for i, (weight, mask) in enumerate(zip(self.masks.params, self.masks.masks, strict=True)):
+        weights, grads = self.storage.dense_views(with_grads=self.needs_dense_grad)
+        if self.needs_dense_grad and any(g is None for g in grads):
+            raise RuntimeError(
+                f"{self.scheme.name} grows by |dense gradient| but the network has none: "
+                "call step() right after the backward of this network's loss"
+            )
+        new_masks = []
+        for weight, grad, mask in zip(weights, grads, self.masks.masks, strict=True):
             num_active = int(mask.sum())
             k = math.floor(drop_fraction * num_active)
             # A dense layer could only regrow what it dropped: skipping it is the same result.
             if k == 0 or num_active == mask.numel():
+                new_masks.append(mask)
                 continue
-            new_mask = self.scheme.update_mask(weight, weight.grad, mask, k, self.generator)
-            grown = new_mask & ~mask
-            # Dropped -> 0; newly grown start at exactly 0; regrown-in-the-same-step keep their value.
-            weight.mul_((new_mask & mask).to(weight.dtype))
-            self.masks.set_mask(i, new_mask)
-            self.connections_changed += int(grown.sum())
-            if self.reset_moments:
-                reset_optimizer_moments(optimizer, weight, grown)
+            new_mask = self.scheme.update_mask(weight, grad, mask, k, self.generator)
+            self.connections_changed += int((new_mask & ~mask).sum())
+            new_masks.append(new_mask)
+        self.storage.set_masks(new_masks, optimizer, reset_grown=self.reset_moments)
         self.last_drop_fraction = drop_fraction
         self.topology_updates += 1
 
@@ -301,13 +424,35 @@ class SparseUpdater(ScheduledTopology):
         return {
             **self.counters_state(),
             "generator": self.generator.get_state(),
-            "masks": self.masks.state_dict(),
+            "masks": {"masks": [m.detach().cpu().clone() for m in self.masks.masks]},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Counters, generator and masks (a compact storage checks that its network, loaded
+        first, already has them)."""
+        self.storage.load_masks(state["masks"]["masks"])
         self.load_counters(state)
         self.generator.set_state(state["generator"])
-        self.masks.load_state_dict(state["masks"])
+        self._before_backward()
+
+
+class SparseUpdater(TopologyUpdater):
+    """:class:`TopologyUpdater` over a :class:`MaskSet` (the masked backend)."""
+
+    def __init__(
+        self,
+        masks: MaskSet,
+        scheme: TopologyScheme,
+        schedule: DropSchedule | None,
+        reset_moments: bool = True,
+        seed: int = 0,
+    ):
+        super().__init__(MaskedStorage(masks), scheme, schedule, reset_moments, seed)
+
+    def after_target_update(self, target_weights: Sequence[Tensor]) -> None:
+        """Mask other weights with the current masks. A followed target needs no call: Polyak
+        averaging of two networks with the same zeros keeps them."""
+        self.masks.apply_to(target_weights)
 
 
 class DenseUpdater(UpdateCounters):
@@ -326,6 +471,9 @@ class DenseUpdater(UpdateCounters):
         self.updates += 1
         optimizer.step()
         return False
+
+    def follow(self, target: nn.Module) -> None:
+        return None
 
     def after_target_update(self, target_weights: Sequence[Tensor]) -> None:
         return None

@@ -1,11 +1,11 @@
 """Composes an agent from the config: algorithm + networks + sparsity (+ value learning).
 
 This is where the method table (``rlx2.presets``) meets the sparse engine: per network a
-``SparseUpdater`` (masks, topology scheme, drop schedule) or a ``DenseUpdater``; for Tiny,
+``TopologyUpdater`` (masks, topology scheme, drop schedule) or a ``DenseUpdater``; for Tiny,
 the hidden widths that match the sparse weight counts. The backend (``--backend``) chooses
 how sparse networks execute: masked ``nn.Linear`` networks (the reference, any device), or
-their compact form (``rlx2.sparse_nets``) with a ``CSRUpdater``, ``LeanAdam`` and targets
-that follow the online structure (CPU).
+their compact form (``rlx2.sparse_nets``) with ``CSRStorage`` and ``LeanAdam`` (CPU). The
+topology updater and its semantics are the same for both.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ from rlx2.algos.sac import SAC
 from rlx2.algos.td3 import TD3
 from rlx2.config import TrainConfig
 from rlx2.errors import ConfigError
-from rlx2.presets import METHODS
-from rlx2.sparse.allocation import total_active
+from rlx2.resolve import NETWORKS, ResolvedRun, resolve_run, value_settings
+from rlx2.shapes import network_shapes
 from rlx2.sparse.csr_updater import CSRUpdater
 from rlx2.sparse.kernels import LeanAdam, weight_matrices
 from rlx2.sparse.masks import MaskSet
 from rlx2.sparse.schedule import DropSchedule
-from rlx2.sparse.tiny import tiny_hidden_width
 from rlx2.sparse.topology import DenseUpdater, SparseUpdater, get_topology
 from rlx2.sparse_nets import sparse_core, sparse_network
 from rlx2.train.envs import EnvSpec
@@ -39,44 +38,10 @@ from rlx2.value.targets import DelayedNStep
 Agent = TD3 | SAC
 
 
-def actor_out_dim(algo: str, act_dim: int) -> int:
-    """The SAC actor's head gives mean and log σ."""
-    return 2 * act_dim if algo == "sac" else act_dim
-
-
-def dense_weight_counts(
-    config: TrainConfig, spec: EnvSpec, hidden: int | None = None
-) -> dict[str, int]:
+def dense_weight_counts(config: TrainConfig, spec: EnvSpec) -> dict[str, int]:
     """Weights (no biases) of the full-width dense actor and twin critic: the reference sizes."""
-    h = config.agent.hidden if hidden is None else hidden
-    out = actor_out_dim(config.algo, spec.act_dim)
-    actor = spec.obs_dim * h + h * h + h * out
-    critic = 2 * ((spec.obs_dim + spec.act_dim) * h + h * h + h)
-    return {"actor": actor, "critic": critic}
-
-
-def network_updates(config: TrainConfig) -> dict[str, int]:
-    """Updates each network receives over the run: one critic update per post-warm-up step;
-    the TD3 actor every ``policy_delay``-th (spec §3: its T_end is half the critic's)."""
-    critic = max(config.run.total_steps - config.run.learning_starts, 0)
-    actor = critic // config.td3.policy_delay if config.algo == "td3" else critic
-    return {"actor": actor, "critic": critic}
-
-
-def tiny_widths(
-    config: TrainConfig, spec: EnvSpec, sparsities: tuple[float, float]
-) -> dict[str, int]:
-    """Hidden widths whose dense weight counts match the sparse networks' active counts (spec §4)."""
-    h = config.agent.hidden
-    out = actor_out_dim(config.algo, spec.act_dim)
-    actor_shapes = [(h, spec.obs_dim), (h, h), (out, h)]
-    head = [(h, spec.obs_dim + spec.act_dim), (h, h), (1, h)]
-    actor_target = total_active(actor_shapes, sparsities[0])
-    critic_target = total_active(head + head, sparsities[1])
-    return {
-        "actor": tiny_hidden_width(spec.obs_dim, out, actor_target),
-        "critic": tiny_hidden_width(spec.obs_dim + spec.act_dim, 1, critic_target, heads=2),
-    }
+    reference = network_shapes(config.algo, spec.obs_dim, spec.act_dim, config.agent.hidden)
+    return {name: reference.weights(name) for name in NETWORKS}
 
 
 def check_device(device: str) -> torch.device:
@@ -123,79 +88,41 @@ def compile_mode(config: TrainConfig) -> str | None:
 
 
 def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, dict[str, Any]]:
-    """The agent and the effective values the config resolved to (written to config.json)."""
-    check_device(config.run.device)
-    method = METHODS[config.sparse.method]
-    sparsities = config.sparsities()
-    updates = network_updates(config)
-    backend = config.effective_backend()
-    effective: dict[str, Any] = {
-        "method": config.sparse.method,
-        "network_updates": updates,
-        "backend": backend,
-    }
-    hidden: dict[str, int] | None = None
+    """The agent and the record of the resolved run (written to config.json as "effective")."""
+    agent, resolved = build_resolved_agent(config, spec)
+    return agent, resolved.record()
 
-    if method.sparse:
-        assert sparsities is not None
-        scheme_name = config.sparse.topology or method.topology
-        assert scheme_name is not None
-        scheme = get_topology(scheme_name)
-        sparsity_of = {"actor": sparsities[0], "critic": sparsities[1]}
-        ends = {
-            name: max(1, int(count * config.sparse.topology_end_fraction))
-            for name, count in updates.items()
-        }
-        effective.update(
-            actor_sparsity=sparsities[0],
-            critic_sparsity=sparsities[1],
-            topology=scheme_name,
-            topology_interval=config.sparse.topology_interval,
-            topology_end_updates=ends if scheme.evolves else None,
-            reset_moments=config.sparse.reset_moments,
-        )
-        if backend == "sparse" and not config.sparse.reset_moments:
-            effective["reset_moments"] = True
-            effective["reset_moments_note"] = (
-                "the sparse backend keeps optimiser moments only for active weights, so grown "
-                "weights start with zero moments (--reset-moments) whatever the flag says"
-            )
-        seeds = {"actor": config.run.seed * 2 + 1, "critic": config.run.seed * 2 + 2}
+
+def build_resolved_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, ResolvedRun]:
+    """The agent, constructed from the run's resolution (``rlx2.resolve``), and that resolution."""
+    check_device(config.run.device)
+    resolved = resolve_run(config, spec.obs_dim, spec.act_dim)
+    topology = resolved.topology
+
+    if resolved.sparse:
+        assert topology is not None
 
         def setup_network(name: str, network: nn.Module) -> tuple[nn.Module, WeightUpdater]:
-            try:
-                masks = MaskSet.for_module(
-                    network, sparsity_of[name], config.sparse.sparsity_distribution
-                )
-            except ConfigError as exc:  # name the option: the engine only knows "a sparsity"
-                raise ConfigError(f"--{name}-sparsity {sparsity_of[name]}: {exc}") from None
+            plan = resolved.network(name)
+            masks = MaskSet.with_counts(network, plan.active)
             schedule = (
                 DropSchedule(
-                    initial_fraction=config.sparse.drop_fraction,
-                    interval_updates=config.sparse.topology_interval,
-                    end_update=ends[name],
+                    initial_fraction=topology.drop_fraction,
+                    interval_updates=topology.interval,
+                    end_update=plan.topology_end,
                 )
-                if scheme.evolves
+                if plan.topology_end is not None
                 else None
             )
-            if backend == "sparse":
+            scheme, reset = get_topology(topology.scheme), topology.reset_moments
+            if resolved.backend == "sparse":
                 compact = sparse_network(network, masks.masks)
-                return compact, CSRUpdater(sparse_core(compact), scheme, schedule, seeds[name])
-            updater = SparseUpdater(
-                masks, scheme, schedule, reset_moments=config.sparse.reset_moments, seed=seeds[name]
-            )
-            return network, updater
+                return compact, CSRUpdater(sparse_core(compact), scheme, schedule, plan.seed, reset)
+            return network, SparseUpdater(masks, scheme, schedule, reset, plan.seed)
     else:
 
         def setup_network(name: str, network: nn.Module) -> tuple[nn.Module, WeightUpdater]:
             return network, DenseUpdater()
-
-        if method.tiny:
-            assert sparsities is not None
-            hidden = tiny_widths(config, spec, sparsities)
-            effective.update(
-                tiny_hidden=hidden, actor_sparsity=sparsities[0], critic_sparsity=sparsities[1]
-            )
 
     common = dict(
         obs_dim=spec.obs_dim,
@@ -205,8 +132,8 @@ def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, dict[str, An
         agent=config.agent,
         setup_network=setup_network,
         device=config.run.device,
-        hidden=hidden,
-        optimizer=optimizer_for(backend, config.run.device),
+        hidden={name: resolved.network(name).hidden for name in NETWORKS},
+        optimizer=optimizer_for(resolved.backend, config.run.device),
         compile_mode=compile_mode(config),
     )
     agent: Agent = (
@@ -214,26 +141,17 @@ def build_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, dict[str, An
         if config.algo == "td3"
         else SAC(config=config.sac, **common)
     )
-    if backend == "sparse":
-        # Target networks share their online network's structure (spec §2).
-        networks = agent.networks()
-        for name, updater in agent.updaters().items():
-            target = networks.get(f"{name}_target")
-            if target is not None:
-                assert isinstance(updater, CSRUpdater)
-                updater.follow(sparse_core(target))
-    effective["weights"] = {
-        name: sum(w.numel() for w in weight_matrices(getattr(agent, name)))
-        for name in ("actor", "critic")
-    }
-    return agent, effective
+    for name in NETWORKS:  # the networks built are the ones resolved
+        built = [tuple(w.shape) for w in weight_matrices(getattr(agent, name))]
+        assert built == list(resolved.network(name).shapes), (name, built)
+    return agent, resolved
 
 
 def build_value_learning(
     config: TrainConfig, spec: EnvSpec
 ) -> tuple[ReplayBuffer, DelayedNStep, DynamicCapacity | None, dict[str, Any]]:
     """Replay buffer, n-step schedule and (optional) dynamic-capacity controller (spec §5–§6)."""
-    settings = config.value_settings()
+    settings = value_settings(config)
     # Never allocate more rows than the run can fill.
     capacity = min(settings.buffer_capacity, config.run.total_steps)
     buffer = ReplayBuffer(

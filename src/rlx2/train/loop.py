@@ -25,7 +25,7 @@ import rlx2
 from rlx2.config import TrainConfig, config_from_dict
 from rlx2.errors import RunDirError, TrainingFailed
 from rlx2.train import rundir
-from rlx2.train.builders import build_agent, build_value_learning, dense_weight_counts
+from rlx2.train.builders import build_resolved_agent, build_value_learning
 from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
 from rlx2.train.evaluate import evaluate, evaluation_seed
 from rlx2.train.logging import ProgressReporter, ScalarLogger
@@ -191,11 +191,9 @@ class Trainer:
         torch.set_num_threads(config.run.threads)
         torch.manual_seed(config.run.seed)
         np.random.seed(config.run.seed)
-        self.agent, self.effective = build_agent(config, spec)
-        self.buffer, self.nstep_schedule, self.capacity, value_settings = build_value_learning(
-            config, spec
-        )
-        self.effective["value_learning"] = value_settings
+        self.agent, self.resolved = build_resolved_agent(config, spec)
+        self.effective = self.resolved.record()
+        self.buffer, self.nstep_schedule, self.capacity, _ = build_value_learning(config, spec)
         self.distance_fn = (
             policy_distance_fn(self.agent, self.capacity) if self.capacity is not None else None
         )
@@ -423,7 +421,7 @@ class Trainer:
             "env": config.env,
             "algo": config.algo,
             "method": config.sparse.method,
-            "backend": self.effective["backend"],
+            "backend": self.resolved.backend,
             "seed": run.seed,
             "final_return": rundir.final_score(returns) if returns else None,
             "last_return": returns[-1] if returns else None,
@@ -435,9 +433,7 @@ class Trainer:
             "eval_time_s": round(self.eval_time, 3),
             "steps_per_second": run.total_steps / wall_time,
             "train_steps_per_second": run.total_steps / max(wall_time - self.eval_time, 1e-9),
-            **sparsity_summary(
-                agent, config.algo, dense_weight_counts(config, self.spec), nstep=final_nstep
-            ),
+            **sparsity_summary(agent, self.resolved, nstep=final_nstep),
             "value_learning": {
                 "final_nstep": final_nstep,
                 "buffer_size": len(self.buffer),

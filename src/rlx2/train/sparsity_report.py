@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from rlx2.sparse.accounting import cost_ratios
+from rlx2.resolve import ResolvedRun
+from rlx2.sparse.accounting import cost_ratios, network_training_passes
 from rlx2.sparse.kernels import weight_matrices
 from rlx2.sparse.masks import measured_sparsity
 
@@ -20,13 +21,13 @@ def count_nonzero(module: torch.nn.Module) -> int:
     return sum(int(torch.count_nonzero(w)) for w in weight_matrices(module))
 
 
-def sparsity_summary(
-    agent: Any, algo: str, dense_weights: dict[str, int], nstep: int
-) -> dict[str, Any]:
-    """Measured sparsities of online and target networks, the paper's ratios, topology stats.
+def sparsity_summary(agent: Any, resolved: ResolvedRun, nstep: int) -> dict[str, Any]:
+    """Measured sparsities of online and target networks, size and FLOPs ratios, topology stats.
 
     Active counts are the non-zero weights of the final networks, so a masking bug shows up
-    here rather than being hidden by the masks' own bookkeeping.
+    here rather than being hidden by the masks' own bookkeeping. The top-level ratios use
+    the paper's pass counts (TD3 policy delay 2); ``network`` uses the passes of the update
+    as it ran (the configured policy delay, the target-critic forward counted: docs/flops.md).
     """
     networks = agent.networks()
     summary: dict[str, Any] = {}
@@ -37,16 +38,22 @@ def sparsity_summary(
         count_nonzero(networks["actor"]),
         count_nonzero(networks["critic"]),
     )
-    summary.update(
-        cost_ratios(
-            algo,
-            active_actor,
-            active_critic,
-            dense_weights["actor"],
-            dense_weights["critic"],
-            nstep,
-        )
+    counts = (
+        active_actor,
+        active_critic,
+        resolved.reference.weights("actor"),
+        resolved.reference.weights("critic"),
     )
+    summary.update(cost_ratios(resolved.algo, *counts, nstep))
+    delay = resolved.policy_delay or 1
+    passes = (
+        network_training_passes(resolved.algo, nstep, delay),
+        network_training_passes(resolved.algo, 1, delay),
+    )
+    summary["network"] = {
+        "convention": "network",
+        **cost_ratios(resolved.algo, *counts, nstep, passes=passes),
+    }
     summary["active_weights"] = {"actor": active_actor, "critic": active_critic}
     summary["topology"] = {name: updater.stats() for name, updater in agent.updaters().items()}
     return summary
