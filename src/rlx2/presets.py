@@ -1,4 +1,4 @@
-"""Methods and the paper's per-task sparsities, as data (spec §4, REFERENCE_NUMBERS.md).
+"""Methods and the paper's per-task sparsities, as data (spec §4, docs/reference-numbers.md).
 
 A method is a topology scheme plus a value-learning choice; the two are independent switches,
 so the paper's ablations ("SS+", "SET+", "Tiny+": a scheme with RLx2's value learning) are
@@ -34,7 +34,7 @@ METHODS: dict[str, MethodSpec] = {
     "rlx2": MethodSpec(sparse=True, tiny=False, topology="rigl", rlx2_value_learning=True),
 }
 
-# (actor, critic) sparsity at the paper's "ultimate compression ratio" (REFERENCE_NUMBERS.md).
+# (actor, critic) sparsity at the paper's "ultimate compression ratio" (docs/reference-numbers.md).
 PAPER_SPARSITIES: dict[str, dict[str, tuple[float, float]]] = {
     "td3": {
         "HalfCheetah": (0.90, 0.85),

@@ -22,7 +22,7 @@ from rlx2.sparse.tiny import tiny_hidden_width
 torch.set_num_threads(1)
 
 V3_DIMS = {"HalfCheetah": (17, 6), "Hopper": (11, 3), "Walker2d": (17, 6), "Ant": (111, 8)}
-# REFERENCE_NUMBERS.md: per-task (actor, critic) sparsities and Table 2 (size, train, inference).
+# docs/reference-numbers.md: per-task (actor, critic) sparsities and Table 2 (size, train, inference).
 SPARSITIES = {
     "td3": {
         "HalfCheetah": (0.90, 0.85),
