@@ -66,6 +66,7 @@ def assert_tensors_equal(a, b, path="state"):
         assert a == b, path
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_completes_with_every_evaluation_once(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -370,6 +370,7 @@ def test_interrupted_run_is_resumed(tmp_path, monkeypatch, capfd):
     assert "stdout works again" in capfd.readouterr().out
 
 
+@pytest.mark.slow
 def test_ray_backend_runs_a_sweep_on_a_local_instance(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.setenv("RAY_DISABLE_USAGE_STATS", "1")
