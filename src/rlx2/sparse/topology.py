@@ -286,6 +286,8 @@ class TopologyUpdater(UpdateCounters):
         self.schedule = schedule
         self.reset_moments = reset_moments
         self.generator = torch.Generator().manual_seed(seed)
+        self.ever_active = [m.detach().cpu().clone() for m in storage.masks.masks]
+        """Bool [out, in] per layer: positions active at any time so far (topology exploration)."""
         self._before_backward()
 
     @property
@@ -348,17 +350,24 @@ class TopologyUpdater(UpdateCounters):
             self.connections_changed += int((new_mask & ~mask).sum())
             new_masks.append(new_mask)
         self.storage.set_masks(new_masks, optimizer, reset_grown=self.reset_moments)
+        for seen, mask in zip(self.ever_active, new_masks, strict=True):
+            seen |= mask.detach().cpu()
         self.last_drop_fraction = drop_fraction
         self.topology_updates += 1
 
     def current_sparsity(self) -> float:
         return self.masks.sparsity()
 
+    def ever_active_fractions(self) -> list[float]:
+        """Per layer: the fraction of its positions that have been active at some time."""
+        return [float(seen.float().mean()) for seen in self.ever_active]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             **self.counters_state(),
             "generator": self.generator.get_state(),
             "masks": {"masks": [m.detach().cpu().clone() for m in self.masks.masks]},
+            "ever_active": [seen.clone() for seen in self.ever_active],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -367,6 +376,9 @@ class TopologyUpdater(UpdateCounters):
         self.storage.load_masks(state["masks"]["masks"])
         self.load_counters(state)
         self.generator.set_state(state["generator"])
+        # Checkpoints written before exploration was tracked: start it from the current masks.
+        seen = state.get("ever_active") or state["masks"]["masks"]
+        self.ever_active = [m.detach().cpu().bool().clone() for m in seen]
         self._before_backward()
 
 
