@@ -37,6 +37,7 @@ Prints the JSON result on stdout and a table on stderr.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import json
 import os
@@ -86,7 +87,9 @@ EXPLORATION_NOISE = 0.1  # σ of the Gaussian exploration noise (actions in [-1,
 
 def library_settings(library: str, algo: str, learning_starts: int) -> dict[str, Any]:
     """Keyword arguments of SB3's or SBX's TD3/SAC (without the action noise object)."""
-    settings: dict[str, Any] = {**SHARED, "learning_starts": learning_starts, "seed": 0}
+    # A deep copy: the libraries add keys to policy_kwargs.
+    settings: dict[str, Any] = {**copy.deepcopy(SHARED), "learning_starts": learning_starts}
+    settings["seed"] = 0
     if algo == "td3":
         settings.update(TD3_SETTINGS)
     elif library == "sb3":
