@@ -52,7 +52,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section  # noqa: E402
 
-from rlx2.bench import StepClock, round_order, timed_run_args  # noqa: E402
+from rlx2.bench import StepClock, check_window, round_order, timed_run_args  # noqa: E402
+from rlx2.errors import ConfigError  # noqa: E402
 from rlx2.train.loop import machine_facts  # noqa: E402
 
 CONTENDERS = ("sb3", "sbx", "rlx2:dense", "rlx2:rlx2")
@@ -290,9 +291,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="write the table into this markdown file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    start, stop = args.window
-    if not 0 <= args.learning_starts < start < stop:
-        parser.error("need 0 <= --learning-starts < window start < window stop")
+    try:
+        check_window(args.learning_starts, tuple(args.window))
+    except ConfigError as exc:
+        parser.error(str(exc))
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     for contender in args.contenders:

@@ -526,8 +526,8 @@ def cli_main(args: list[str]) -> None:
     if config.end_to_end:  # so do options rlx2 train would reject (e.g. warm-up < batch)
         from rlx2.config import TrainConfig
 
-        for args in end_to_end_args(config).values():
-            parse_args(TrainConfig, args, "rlx2 train")
+        for train_args in end_to_end_args(config).values():
+            parse_args(TrainConfig, train_args, "rlx2 train")
     from rlx2.config import numba_available
 
     if not numba_available():
