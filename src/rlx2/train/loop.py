@@ -14,10 +14,12 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -119,8 +121,14 @@ def _check_finite(metrics: dict[str, Any], step: int) -> None:
         raise TrainingFailed(f"non-finite {', '.join(sorted(bad))} at step {step}")
 
 
-def train(config: TrainConfig, stream=None) -> dict[str, Any]:
-    """Run one new training run described by ``config``; returns the summary (also in summary.json)."""
+def train(
+    config: TrainConfig, stream=None, wrap_env: Callable[[gym.Env], gym.Env] | None = None
+) -> dict[str, Any]:
+    """Run one new training run described by ``config``; returns the summary (also in summary.json).
+
+    ``wrap_env`` wraps the training environment (not the evaluation one): ``rlx2 bench
+    --end-to-end`` and benchmarks/peers.py time the loop with it.
+    """
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
     # config.json names the backend that ran, not "auto": resume and export rebuild the same
     # networks whatever machine they run on (checkpoints differ between backends).
@@ -128,7 +136,8 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
         config, run=dataclasses.replace(config.run, backend=config.effective_backend())
     )
     run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
-    trainer = Trainer(config, spec, run_dir)  # allocation and value-learning errors fail here too
+    # Allocation and value-learning errors fail here too.
+    trainer = Trainer(config, spec, run_dir, wrap_env=wrap_env)
     rundir.prepare_new_run_dir(run_dir, overwrite=config.run.overwrite)
     rundir.atomic_write_json(
         run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, trainer.effective)
@@ -186,8 +195,15 @@ class Trainer:
     starts a new episode (the cut one is marked truncated in the buffer).
     """
 
-    def __init__(self, config: TrainConfig, spec: EnvSpec, run_dir: Path):
+    def __init__(
+        self,
+        config: TrainConfig,
+        spec: EnvSpec,
+        run_dir: Path,
+        wrap_env: Callable[[gym.Env], gym.Env] | None = None,
+    ):
         self.config, self.spec, self.run_dir = config, spec, run_dir
+        self.wrap_env = wrap_env
         torch.set_num_threads(config.run.threads)
         torch.manual_seed(config.run.seed)
         np.random.seed(config.run.seed)
@@ -288,6 +304,8 @@ class Trainer:
         seed = run.seed
         self._started = time.perf_counter()
         env, eval_env = make_env(config.env), make_env(config.env)
+        if self.wrap_env is not None:
+            env = self.wrap_env(env)
         describe_env(eval_env, config.env)
         env.action_space.seed(seed)
         if self.resumes:
