@@ -217,7 +217,7 @@ def timed_run_args(
     (n-step delay, buffer bounds, buffer checks) those of the long run rather than shrinking
     them to the short one. The topology interval (10 000 updates) is absolute.
     """
-    from rlx2.config import PAPER_TOTAL_STEPS
+    from rlx2.paper import TOTAL_STEPS as PAPER_TOTAL_STEPS
 
     stop = window[1]
     return [
