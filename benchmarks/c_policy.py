@@ -5,16 +5,18 @@ each final actor as a policy file and as C (``auto`` layout; for the sparse run 
 layer dense), compiles every C policy with a small timing harness (``cc -std=c99 -O2`` by
 default) and times one observation per call:
 
-- ``c_*``: the harness calls ``PREFIX_act`` ``--calls`` times on a cycle of observations,
-  after an untimed warm-up, and reports the mean ns per call (``clock_gettime``);
-- ``numpy_*``: ``rlx2.deploy.load_policy(FILE)(obs)`` the same number of times, in-process
-  (``auto`` execution, the default; the dense actor runs as BLAS, one thread).
+- ``c_*``: the harness calls ``PREFIX_act`` on a cycle of observations (``clock_gettime``);
+- ``numpy_*``: ``rlx2.deploy.load_policy(FILE)(obs)`` in-process (``auto`` execution, the
+  default; the dense actor runs as BLAS, one thread).
 
-The contenders alternate within each repeat (the order rotates); the figures are medians
-over repeats. Pin the whole script to one core (the C harnesses inherit the affinity):
+A sample of a contender is the median over ``--blocks`` blocks of ``--calls`` calls (after
+one untimed block): blocks of well under a millisecond fit in one scheduler time slice, so
+on a busy machine the median block is one that was not preempted. The contenders' samples
+alternate (the order rotates from repeat to repeat); the figures are medians over
+``--repeats`` samples. Pin the whole script to one core (the harnesses inherit it):
 
     taskset -c 1 python benchmarks/c_policy.py --run RUN_DIR --dense-run RUN_DIR \\
-        [--repeats 21] [--calls 20000] [--cflags "-std=c99 -O2"] [--markdown docs/deploy.md]
+        [--repeats 21] [--blocks 21] [--calls 20] [--cflags "-std=c99 -O2"] [--markdown docs/deploy.md]
 
 Prints one JSON object on stdout (footprints in bytes, latencies in µs, the CPU model, the
 compiler, the affinity). It also checks the C actions against the NumPy policy's on the
@@ -56,43 +58,49 @@ HARNESS = r"""#define _POSIX_C_SOURCE 199309L
 #include <time.h>
 #include "{prefix}.h"
 
-/* {prefix}_bench OBS_FILE CALLS: mean ns per {prefix}_act call over CALLS calls, cycling
- * through the observations of OBS_FILE (float32 [N, OBS_DIM]) after CALLS / 10 untimed
- * calls; {prefix}_bench OBS_FILE 0 OUT_FILE writes the action of every observation. */
+/* {prefix}_bench OBS_FILE CALLS BLOCKS: after one untimed block, times BLOCKS blocks of CALLS
+ * {prefix}_act calls each, cycling through the observations of OBS_FILE (float32
+ * [N, OBS_DIM]), and prints the median block's mean ns per call.
+ * {prefix}_bench OBS_FILE 0 0 OUT_FILE writes the action of every observation instead. */
 #define MAX_OBS 4096
+#define MAX_BLOCKS 1001
 static float obs[MAX_OBS][{macro}_OBS_DIM];
+static double block_ns[MAX_BLOCKS];
 
 int main(int argc, char **argv) {{
     float action[{macro}_ACT_DIM];
-    double sink = 0.0;
-    long calls, i, n, warm;
+    double sink = 0.0, t;
+    long calls, blocks, b, i, j, n, next = 0;
     struct timespec start, stop;
     FILE *f;
-    if (argc < 3 || !(f = fopen(argv[1], "rb"))) return 2;
+    if (argc < 4 || !(f = fopen(argv[1], "rb"))) return 2;
     n = (long)fread(obs, sizeof obs[0], MAX_OBS, f);
     fclose(f);
     calls = atol(argv[2]);
-    if (n < 1) return 2;
+    blocks = atol(argv[3]);
+    if (n < 1 || blocks < 0 || blocks > MAX_BLOCKS) return 2;
     if (calls == 0) {{
-        if (argc != 4 || !(f = fopen(argv[3], "wb"))) return 2;
+        if (argc != 5 || !(f = fopen(argv[4], "wb"))) return 2;
         for (i = 0; i < n; ++i) {{
             {prefix}_act(obs[i], action);
             fwrite(action, sizeof action, 1, f);
         }}
         return fclose(f) != 0;
     }}
-    for (warm = calls / 10, i = 0; i < warm; ++i) {{
-        {prefix}_act(obs[i % n], action);
-        sink += action[0];
+    for (b = -1; b < blocks; ++b) {{ /* block -1: warm-up (caches, page faults) */
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (i = 0; i < calls; ++i, next = (next + 1) % n) {{
+            {prefix}_act(obs[next], action);
+            sink += action[0]; /* a use of every result: no call can be optimised away */
+        }}
+        clock_gettime(CLOCK_MONOTONIC, &stop);
+        t = ((stop.tv_sec - start.tv_sec) * 1e9 + (stop.tv_nsec - start.tv_nsec)) / calls;
+        if (b >= 0) {{ /* insertion sort: the blocks stay ordered */
+            for (j = b; j > 0 && block_ns[j - 1] > t; --j) block_ns[j] = block_ns[j - 1];
+            block_ns[j] = t;
+        }}
     }}
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (i = 0; i < calls; ++i) {{
-        {prefix}_act(obs[i % n], action);
-        sink += action[0]; /* a use of every result: the calls cannot be optimised away */
-    }}
-    clock_gettime(CLOCK_MONOTONIC, &stop);
-    printf("%.3f %g\n",
-           ((stop.tv_sec - start.tv_sec) * 1e9 + (stop.tv_nsec - start.tv_nsec)) / calls, sink);
+    printf("%.3f %g\n", block_ns[blocks / 2], sink);
     return 0;
 }}
 """
@@ -122,8 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="completed sparse run directory")
     parser.add_argument("--dense-run", type=Path, required=True, help="completed dense run")
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--calls", type=int, default=20000, help="calls per contender per repeat")
+    parser.add_argument("--repeats", type=int, default=21, help="samples per contender")
+    parser.add_argument("--blocks", type=int, default=21, help="timed blocks per sample (<= 1001)")
+    parser.add_argument("--calls", type=int, default=20, help="calls per block")
     parser.add_argument("--cc", default="cc")
     parser.add_argument("--cflags", default="-std=c99 -O2")
     parser.add_argument("--markdown", type=Path, help="write the tables into this markdown file")
@@ -169,16 +178,19 @@ def main() -> None:
     max_diff = {}
     for variant, exe in c_exes.items():
         out = work / f"{variant}.actions"
-        subprocess.run([str(exe), str(obs_file), "0", str(out)], check=True)
+        subprocess.run([str(exe), str(obs_file), "0", "0", str(out)], check=True)
         c_actions = np.fromfile(out, dtype=np.float32).reshape(len(obs), -1)
         reference = policies["dense" if variant == "c_dense" else "sparse"](obs)
         max_diff[variant] = float(np.abs(c_actions - reference).max())
 
+    # Each sample: the median over --blocks short blocks of --calls calls (mean s per call).
+    # Short blocks fit in one scheduler slice on a busy machine; the median block drops
+    # the ones that were preempted. Samples of all contenders alternate (order rotating),
+    # and the figure is the median over --repeats samples.
     def c_timer(exe: Path):
         def run() -> float:
-            out = subprocess.run(
-                [str(exe), str(obs_file), str(args.calls)], capture_output=True, text=True
-            )
+            cmd = [str(exe), str(obs_file), str(args.calls), str(args.blocks)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             return float(out.stdout.split()[0]) * 1e-9
 
         return run
@@ -187,10 +199,15 @@ def main() -> None:
         rows = list(obs)
 
         def run() -> float:
-            start = time.perf_counter()
-            for i in range(args.calls):
-                policy(rows[i % len(rows)])
-            return (time.perf_counter() - start) / args.calls
+            block_s, next_row = [], 0
+            for block in range(args.blocks + 1):  # block 0: warm-up
+                start = time.perf_counter()
+                for _ in range(args.calls):
+                    policy(rows[next_row])
+                    next_row = (next_row + 1) % len(rows)
+                if block:
+                    block_s.append((time.perf_counter() - start) / args.calls)
+            return statistics.median(block_s)
 
         return run
 
@@ -198,8 +215,6 @@ def main() -> None:
     timers |= {f"numpy_{name}": numpy_timer(policy) for name, policy in policies.items()}
     names = list(timers)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for name in names:  # warm-up round, discarded
-        timers[name]()
     for r in range(args.repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             samples[name].append(timers[name]())
@@ -216,7 +231,8 @@ def main() -> None:
         "footprint": footprint,
         "max_abs_diff_c_vs_numpy": max_diff,
         "repeats": args.repeats,
-        "calls_per_repeat": args.calls,
+        "blocks_per_repeat": args.blocks,
+        "calls_per_block": args.calls,
         "observations": "1000 N(0, 1) float32 vectors, cycled",
         "cc": cc_version.splitlines()[0] if cc_version else cc,
         "cflags": args.cflags,
@@ -246,8 +262,9 @@ def markdown(result: dict) -> str:
     lines = [
         f"Measured by `benchmarks/c_policy.py` on `{result['cpu']}` ({result['cores']} cores), "
         f"pinned to core {result['cpu_affinity']}; `{result['cc']}` with `{result['cflags']}`, "
-        f"NumPy {result['numpy']} with {result['blas_threads']} BLAS thread. Batch 1, medians "
-        f"of {result['repeats']} interleaved repeats of {result['calls_per_repeat']} calls.",
+        f"NumPy {result['numpy']} with {result['blas_threads']} BLAS thread. Batch 1; per "
+        f"contender the median of {result['repeats']} interleaved samples, each the median of "
+        f"{result['blocks_per_repeat']} blocks of {result['calls_per_block']} calls.",
         "",
         "| actor | layers | constant data (B) | working memory (B) | batch-1 latency (µs) |",
         "|---|---|---:|---:|---:|",
