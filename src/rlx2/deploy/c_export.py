@@ -6,13 +6,14 @@ safetensors export, reads them back with the NumPy policy's own reader
 :class:`PolicyRecord` to :func:`c_policy` here: the C and the NumPy policy are generated from
 one validated record, so they cannot compute different networks.
 
-The generated code (docs/deploy.md, "C export"):
+The generated code (docs/deploy.md, "C export: no Python on the device"):
 
 - ``PREFIX.h`` defines ``PREFIX_OBS_DIM``, ``PREFIX_ACT_DIM``, ``PREFIX_CONST_BYTES``,
   ``PREFIX_WORK_BYTES`` and declares ``void PREFIX_act(const float *obs, float *action)``;
 - ``PREFIX.c`` holds every weight, index, bias and the action scaling as ``static const``
   arrays, and ``PREFIX_act``: no heap, no mutable static state (reentrant), two stack
-  buffers of activations, and no header but ``<math.h>`` (``tanhf``).
+  buffers of activations (and 8 partial sums for wide dense layers), and no header but
+  ``<math.h>`` (``tanhf``).
 
 A layer is stored either as CSR or as a dense matrix (:data:`LAYOUTS`). The CSR row pointer
 is stored as its differences (row lengths), so that every integer array fits 8 or 16 bits
@@ -20,7 +21,8 @@ whatever the layer's number of active weights; that is why layers are limited to
 :data:`MAX_WIDTH` units. Integer arrays use ``unsigned char`` when their largest value fits
 8 bits, ``unsigned short`` otherwise (C99 guarantees at least 8 and 16 bits; no <stdint.h>).
 
-This module imports NumPy only (an import-linter contract keeps it torch-free).
+This module needs NumPy and no torch (an import-linter contract keeps it so): a policy
+file becomes C without torch, ``c_policy(load_policy_record(FILE), prefix)``.
 """
 
 from __future__ import annotations
@@ -107,10 +109,6 @@ class CPolicy:
     def const_bytes(self) -> int:
         """Bytes of constant data: every weight, index, row length, bias and the action scaling."""
         return sum(array.nbytes for array in self.arrays)
-
-    @property
-    def file_names(self) -> tuple[str, str]:
-        return f"{self.prefix}.h", f"{self.prefix}.c"
 
 
 # ------------------------------------------------------------------- pure: record -> C text
