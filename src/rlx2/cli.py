@@ -197,7 +197,10 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
         _bench,
         "time TD3/SAC updates and actor inference: dense vs masked vs sparse execution",
     ),
-    "export": (_export, "write a run's final actor as a compact sparse policy file (safetensors)"),
+    "export": (
+        _export,
+        "write a run's final actor as a compact sparse policy file (safetensors) or C99 source",
+    ),
     "evaluate": (_evaluate, "evaluate an exported policy file with NumPy only"),
     "cost": (
         _cost,
