@@ -26,7 +26,7 @@ from torch import nn
 import rlx2
 from rlx2.config import config_from_dict
 from rlx2.deploy.numpy_policy import FORMAT, FORMAT_VERSION
-from rlx2.errors import ConfigError, RunDirError
+from rlx2.errors import ConfigError, RunDirError, os_error_text
 from rlx2.train import rundir
 from rlx2.train.builders import build_agent
 from rlx2.train.envs import EnvSpec, check_env
@@ -269,6 +269,7 @@ def export_policy(
         raise ConfigError(f"--out {out} is a directory; name a file")
     if out.exists() and not overwrite:
         raise ConfigError(f"--out {out} exists; pass --overwrite to replace it")
+    rundir.check_writable_dir(out.parent, f"--out {out}")  # before the work: nothing is written yet
     agent, saved, checkpoint = load_final_agent(run_dir)
     config = saved["config"]
     # Sparse updaters expose their masks as ``masks.masks``; dense ones have none.
@@ -293,7 +294,10 @@ def export_policy(
         for storage in ("csr", "dense")
     }
     storage = "dense" if dense else "csr"
-    rundir.atomic_write_bytes(out, files[storage])
+    try:
+        rundir.atomic_write_bytes(out, files[storage])
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it ({os_error_text(exc)})") from None
     state = io.BytesIO()
     torch.save(agent.actor.state_dict(), state)
     return ExportResult(
