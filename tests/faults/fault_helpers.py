@@ -87,3 +87,11 @@ def checkpoint_step(path: Path) -> int:
     import torch
 
     return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+
+
+def lock_owner_pid(run_dir: Path) -> int | None:
+    """The pid recorded in a run directory's lock file, if any."""
+    try:
+        return int(json.loads((run_dir / ".lock").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

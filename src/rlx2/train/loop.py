@@ -6,6 +6,7 @@ then writes the run directory as it goes (see ``rundir``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
@@ -130,17 +131,22 @@ def train(config: TrainConfig, stream=None) -> dict[str, Any]:
     )
     run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
     trainer = Trainer(config, spec, run_dir)  # allocation and value-learning errors fail here too
-    lock = rundir.claim_new_run_dir(run_dir, overwrite=config.run.overwrite)
-    try:
+    # From the first write on, SIGTERM/SIGINT only ask for a stop (``Trainer.run``).
+    with StopSignals() as stop:
+        lock = rundir.claim_new_run_dir(run_dir, overwrite=config.run.overwrite)
         try:
-            rundir.atomic_write_json(
-                run_dir / rundir.CONFIG, resolved_config(config, spec, run_dir, trainer.effective)
-            )
-        except OSError as exc:
-            raise RunDirError(f"--run-dir {run_dir}: cannot write ({os_error_text(exc)})") from None
-        return trainer.run(stream)
-    finally:
-        lock.release()
+            try:
+                rundir.atomic_write_json(
+                    run_dir / rundir.CONFIG,
+                    resolved_config(config, spec, run_dir, trainer.effective),
+                )
+            except OSError as exc:
+                raise RunDirError(
+                    f"--run-dir {run_dir}: cannot write ({os_error_text(exc)})"
+                ) from None
+            return trainer.run(stream, stop)
+        finally:
+            lock.release()
 
 
 def resume(run_dir: str | Path, stream=None, quiet: bool | None = None) -> dict[str, Any]:
@@ -154,6 +160,11 @@ def resume(run_dir: str | Path, stream=None, quiet: bool | None = None) -> dict[
     run_dir = Path(run_dir)
     if rundir.run_status(run_dir) is None:  # checked before the lock: never write elsewhere
         raise RunDirError(f"--resume {run_dir}: no rlx2 run there")
+    with StopSignals() as stop:  # a signal while the run is rebuilt stops it before step one
+        return _resume_locked(run_dir, stream, quiet, stop)
+
+
+def _resume_locked(run_dir: Path, stream, quiet: bool | None, stop: StopSignals) -> dict[str, Any]:
     lock = rundir.lock_run_dir(run_dir, f"--resume {run_dir}")
     try:
         if rundir.run_status(run_dir) == "completed":
@@ -179,7 +190,7 @@ def resume(run_dir: str | Path, stream=None, quiet: bool | None = None) -> dict[
                     f"--resume {run_dir}: unreadable checkpoint {checkpoint.name} ({exc})"
                 ) from None
             trainer.load_state_dict(state)
-        return trainer.run(stream)
+        return trainer.run(stream, stop)
     finally:
         lock.release()
 
@@ -297,18 +308,22 @@ class Trainer:
             "updated": datetime.now().isoformat(timespec="seconds"),
         }
 
-    def run(self, stream=None) -> dict[str, Any]:
+    def run(self, stream=None, stop: StopSignals | None = None) -> dict[str, Any]:
         """Train to the end; returns the summary. The caller holds the run directory's lock.
 
         SIGTERM/SIGINT stop the run between two steps: a checkpoint (when checkpoints are on),
         status ``interrupted``, then ``Interrupted`` is raised. Any other error leaves status
         ``failed`` with the reason; a write error (a full disk) becomes ``TrainingFailed``
-        naming the file, and the previous checkpoint is intact (atomic writes).
+        naming the file, and the previous checkpoint is intact (atomic writes). ``stop``: the
+        caller's active ``StopSignals`` (a signal received before this call counts), or None
+        to catch signals from here on.
         """
         rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, self.status("running"))
         rundir.write_evaluations(self.run_dir, self.evaluations)  # drops rows after the checkpoint
         try:
-            with StopSignals() as stop:  # covers the end too: a late SIGTERM cannot cut it
+            # Covers the end too: a late SIGTERM cannot cut the final writes.
+            signals = StopSignals() if stop is None else contextlib.nullcontext(stop)
+            with signals as stop:
                 summary = self._loop(stream, stop)
                 rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, summary)
                 # Only now: killed before this line, the run still resumes from latest.pt.
@@ -376,6 +391,8 @@ class Trainer:
             with ProgressReporter(run.total_steps, self.step, run.quiet, label, stream) as progress:
                 if self.resumes:
                     progress.message(f"resumed at step {self.step} (resume #{self.resumes})")
+                if stop.requested:  # during the start-up
+                    self._stop(env, stop, progress)
                 while self.step < run.total_steps:
                     self.step += 1
                     step = self.step
@@ -437,12 +454,14 @@ class Trainer:
         """The clean stop asked for by a signal: checkpoint the step just completed, then raise."""
         total = self.config.run.total_steps
         progress.message(f"{stop.name} received at step {self.step}: stopping")
-        if self.checkpoints_on and self.checkpoint_step != self.step:
+        if self.checkpoints_on and self.checkpoint_step != self.step and self.step > 0:
             self.save_checkpoint(env, LATEST)
         if self.checkpoint_step is not None:
             saved = f"checkpoint at step {self.checkpoint_step}"
-        else:
+        elif not self.checkpoints_on:
             saved = "no checkpoint (checkpoints are off): resuming starts again from step 0"
+        else:
+            saved = "no checkpoint yet: resuming starts again from step 0"
         raise Interrupted(
             f"interrupted by {stop.name} at step {self.step}/{total}; {saved}; continue with "
             f"rlx2 train --resume {self.run_dir}",
