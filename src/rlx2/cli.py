@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = COMMANDS.get(argv[0])
     if command is None:
         fail(f"unknown command {argv[0]!r}; choose one of: {', '.join(COMMANDS)}")
-    from rlx2.errors import TrainingFailed
+    from rlx2.errors import Interrupted, TrainingFailed, os_error_text
 
     try:
         command[0](argv[1:])
@@ -236,8 +236,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(exc))
     except TrainingFailed as exc:  # the run directory's summary.json records it too
         fail(f"training failed: {exc}", code=1)
+    except Interrupted as exc:  # a clean stop on SIGTERM/SIGINT: the shell's 128 + signal
+        fail(str(exc), code=128 + exc.signum)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except OSError as exc:  # bad paths are checked up front (exit 2); this is a failure midway
+        fail(os_error_text(exc), code=1)
 
 
 if __name__ == "__main__":

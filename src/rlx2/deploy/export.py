@@ -40,7 +40,7 @@ from rlx2.deploy.numpy_policy import (
     PolicyFileError,
     policy_record_from_bytes,
 )
-from rlx2.errors import ConfigError, RunDirError
+from rlx2.errors import ConfigError, RunDirError, os_error_text
 from rlx2.train import rundir
 from rlx2.train.builders import build_agent
 from rlx2.train.envs import EnvSpec, check_env
@@ -321,9 +321,13 @@ def export_policy(
         raise ConfigError(f"--out {out} is a directory; name a file")
     if out.exists() and not overwrite:
         raise ConfigError(f"--out {out} exists; pass --overwrite to replace it")
+    rundir.check_writable_dir(out.parent, f"--out {out}")  # before the work: nothing is written yet
     files, metadata, actor = _policy_files(run_dir)
     storage = "dense" if dense else "csr"
-    rundir.atomic_write_bytes(out, files[storage])
+    try:
+        rundir.atomic_write_bytes(out, files[storage])
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it ({os_error_text(exc)})") from None
     state = io.BytesIO()
     torch.save(actor.state_dict(), state)
     return ExportResult(
