@@ -508,7 +508,7 @@ def exact_actions_and_error_bound(record, obs: np.ndarray) -> tuple[np.ndarray, 
     The bound holds for every summation order (sequential C loops, NumPy's pairwise
     reduceat, BLAS with or without FMA): an inner product of n terms computed in float32 in
     any order errs by at most γ_n Σ|terms|, γ_n = nu / (1 - nu) (Higham, Accuracy and
-    Stability of Numerical Algorithms, §3.1). Each layer adds that to its inputs' error
+    Stability of Numerical Algorithms, section 3.1). Each layer adds that to its inputs' error
     carried through |W|; ReLU and tanh are 1-Lipschitz; tanh itself may err by a few ulp
     (4 allowed), and the action scaling rounds twice. C and NumPy may each be anywhere
     within this bound of the exact action, so it is the honest tolerance between them.

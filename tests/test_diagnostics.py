@@ -65,15 +65,26 @@ def test_dormant_fraction_against_a_loop_over_neurons():
 def test_hidden_activations_are_the_relu_outputs():
     torch.manual_seed(0)
     agent, _ = build_agent(make_config("td3", "masked"), SPEC)
-    head = network_heads(agent.actor)[0]
+    linears = [m for m in agent.actor.net if isinstance(m, torch.nn.Linear)]
     x = torch.randn(5, SPEC.obs_dim)
-    linears = [m for m in head if isinstance(m, torch.nn.Linear)]
     h1 = torch.relu(x @ linears[0].weight.T + linears[0].bias)
     h2 = torch.relu(h1 @ linears[1].weight.T + linears[1].bias)
-    got = hidden_activations(head, x)
+    got = hidden_activations(network_heads(agent.actor)[0], x)
     torch.testing.assert_close(got[0], h1)
     torch.testing.assert_close(got[1], h2)
     assert len(network_heads(agent.critic)) == 2
+
+
+def test_reading_a_network_draws_no_random_number():
+    torch.manual_seed(0)
+    agent, _ = build_agent(make_config("td3", "sparse"), SPEC)
+    state = torch.get_rng_state()
+    network_dormant_fractions(agent.critic, torch.randn(4, SPEC.obs_dim + SPEC.act_dim), 0.1)
+    torch.set_rng_state(state)  # the randn above drew; what follows must not
+    before = torch.get_rng_state()
+    network_heads(agent.critic)
+    network_heads(agent.actor)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])
@@ -119,3 +130,45 @@ def layer_sparsities(updater):
         1 - n / t
         for n, t in zip(updater.masks.num_active(), updater.masks.num_weights(), strict=True)
     ]
+
+
+def _train(tmp_path, name, *extra):
+    from rlx2.cli import main
+
+    run_dir = tmp_path / name
+    main([
+        "train", "--env", "Pendulum-v1", "--method", "set", "--actor-sparsity", "0.8",
+        "--critic-sparsity", "0.8", "--topology-interval", "50", "--total-steps", "900",
+        "--learning-starts", "300", "--batch-size", "32", "--hidden", "16",
+        "--eval-every", "300", "--eval-episodes", "1", "--quiet", "--run-dir", str(run_dir),
+        *extra,
+    ])  # fmt: skip
+    return run_dir
+
+
+def test_diagnostics_are_logged_and_change_nothing(tmp_path):
+    import csv
+    import json
+
+    with_diag = _train(tmp_path, "on")
+    without = _train(tmp_path, "off", "--no-diagnostics")
+    rows = list(csv.DictReader(open(with_diag / "evaluations.csv")))
+    plain = list(csv.DictReader(open(without / "evaluations.csv")))
+    assert "q_bias" not in plain[0] and "dormant_critic" in rows[0]
+    # The same training trajectory: diagnostics read, they never draw a random number.
+    assert [r["return_mean"] for r in rows] == [r["return_mean"] for r in plain]
+    for row in rows:
+        assert 0.0 <= float(row["dormant_actor"]) <= 1.0
+        assert 0.0 <= float(row["dormant_critic"]) <= 1.0
+        # Pendulum episodes are cut at 200 steps: fewer than the 459-step horizon, no state
+        # is comparable, so the bias is reported as unknown rather than made up.
+        assert row["q_bias"] == "nan"
+    explored = [float(row["ever_active_critic"]) for row in rows]
+    # Starts at the critic's density (20 %, up to ER rounding), never shrinks, and grows
+    # because SET activates connections that were never active before.
+    assert explored[0] == pytest.approx(0.2, abs=0.01)
+    assert explored == sorted(explored) and explored[-1] > explored[0] + 0.01
+    summary = json.loads((with_diag / "summary.json").read_text())
+    assert summary["diagnostics"]["dormant_critic"] == float(rows[-1]["dormant_critic"])
+    assert summary["diagnostics_time_s"] > 0
+    assert json.loads((without / "summary.json").read_text())["diagnostics"] is None

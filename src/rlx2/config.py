@@ -66,6 +66,8 @@ EXECUTION_FIELDS = frozenset(
         "resume",
         "backend",
         "compile",
+        "diagnostics",
+        "dormant_tau",
     }
 )
 
@@ -170,12 +172,18 @@ class RunConfig:
     """torch device for the networks (cpu, cuda)."""
     backend: Backend = "auto"
     """How networks execute: dense (nn.Linear) | masked (nn.Linear with masks: the reference, any device) | sparse (only the active weights, CPU, numba) | auto (sparse for sparse methods at >= 50 % sparsity on the CPU with numba installed and no --compile, else masked; dense for dense and tiny)."""
+    diagnostics: bool = True
+    """At each evaluation, log the critic's Q-value bias on the evaluation episodes, τ-dormant neurons per layer and topology exploration (TensorBoard, evaluations.csv, summary.json); --no-diagnostics skips them."""
+    dormant_tau: float = 0.1
+    """τ of the dormant-neuron diagnostic (ReDo): a neuron is dormant when its mean |activation| is at most τ times its layer's."""
     compile: bool = False
     """torch.compile the update's losses (dense and masked backends): fused kernels, and CUDA graphs on a GPU (mode reduce-overhead). Costs ~30-60 s of compilation at the start."""
 
     def __post_init__(self) -> None:
         require_positive(self, "total_steps", "eval_every", "eval_episodes", "threads", "log_every")
-        require_non_negative(self, "learning_starts", "checkpoint_every", "checkpoint_minutes")
+        require_non_negative(
+            self, "learning_starts", "checkpoint_every", "checkpoint_minutes", "dormant_tau"
+        )
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         if self.backend not in BACKENDS:

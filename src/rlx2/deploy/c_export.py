@@ -47,7 +47,7 @@ MAX_WIDTH = 65535
 
 PREFIX_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,26}")
 """A C identifier of at most 27 characters: ``PREFIX_act`` then has at most 31, the significant
-length of an external identifier that C99 guarantees (§5.2.4.1). No leading underscore
+length of an external identifier that C99 guarantees (clause 5.2.4.1). No leading underscore
 (reserved names)."""
 
 DEFAULT_PREFIX = "policy"

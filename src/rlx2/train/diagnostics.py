@@ -88,29 +88,42 @@ def dormant_fractions(activations: Sequence[Tensor], tau: float) -> list[float]:
 
 
 # ----- reading networks -------------------------------------------------------------------------
-def network_heads(network: nn.Module) -> list[nn.Sequential]:
-    """The MLP heads of an actor or twin critic as ``[Linear, ReLU, ..., Linear]`` modules,
-    whatever the storage (a SparseMLP is read through its dense equivalent)."""
+Layer = tuple[Tensor, Tensor]
+"""(weight [out, in], bias [out]) of one linear layer."""
+
+
+@torch.no_grad()
+def network_heads(network: nn.Module) -> list[list[Layer]]:
+    """The MLP heads of an actor or twin critic as lists of (weight, bias), whatever the
+    storage. Reads only: no module is created, so no random number is drawn (training's
+    trajectory must not depend on whether diagnostics run)."""
     from rlx2.sparse.kernels import SparseMLP
 
     cores = [m for m in network.modules() if isinstance(m, SparseMLP)]
     if cores:
-        return cores[0].to_dense()
+        core = cores[0]
+        weights = core.dense_weights()
+        biases = core.bias.detach().split([w.shape[0] for w in weights])
+        layers = list(zip(weights, biases, strict=True))
+        per_head = len(core.layout.head_widths[0]) - 1
+        return [layers[i : i + per_head] for i in range(0, len(layers), per_head)]
     heads = [m for m in network.children() if isinstance(m, nn.Sequential)]
     if not heads:
         raise TypeError(f"{type(network).__name__} has no MLP head to read")
-    return heads
+    return [
+        [(m.weight.detach(), m.bias.detach()) for m in head if isinstance(m, nn.Linear)]
+        for head in heads
+    ]
 
 
 @torch.no_grad()
-def hidden_activations(head: nn.Sequential, inputs: Tensor) -> list[Tensor]:
-    """The output of every ReLU of ``head`` on ``inputs`` [B, in]: one [B, n] per hidden layer."""
+def hidden_activations(head: Sequence[Layer], inputs: Tensor) -> list[Tensor]:
+    """relu(x Wᵀ + b) of every hidden layer of ``head`` on ``inputs`` [B, in]: [B, n] each."""
     out = []
-    x = inputs.to(dtype=next(head.parameters()).dtype)
-    for layer in head:
-        x = layer(x)
-        if isinstance(layer, nn.ReLU):
-            out.append(x)
+    x = inputs.to(dtype=head[0][0].dtype, device=head[0][0].device)
+    for weight, bias in head[:-1]:
+        x = torch.relu(x @ weight.T + bias)
+        out.append(x)
     return out
 
 
@@ -118,6 +131,5 @@ def network_dormant_fractions(network: nn.Module, inputs: Tensor, tau: float) ->
     """τ-dormant fraction of each hidden layer of every head (head 1's layers, then head 2's)."""
     fractions: list[float] = []
     for head in network_heads(network):
-        device = next(head.parameters()).device
-        fractions += dormant_fractions(hidden_activations(head, inputs.to(device)), tau)
+        fractions += dormant_fractions(hidden_activations(head, inputs), tau)
     return fractions

@@ -29,8 +29,14 @@ from rlx2.config import TrainConfig, config_from_dict
 from rlx2.errors import Interrupted, RunDirError, TrainingFailed, os_error_text
 from rlx2.train import rundir
 from rlx2.train.builders import build_resolved_agent, build_value_learning
+from rlx2.train.diagnostics import (
+    comparable_steps,
+    network_dormant_fractions,
+    q_bias,
+    returns_to_go,
+)
 from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
-from rlx2.train.evaluate import evaluate, evaluation_seed
+from rlx2.train.evaluate import Episode, evaluate, evaluation_seed
 from rlx2.train.logging import ProgressReporter, ScalarLogger
 from rlx2.train.signals import StopSignals
 from rlx2.train.sparsity_report import sparsity_scalars, sparsity_summary
@@ -115,6 +121,10 @@ def resolved_config(
         "command": sys.argv,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
+
+
+DORMANT_BATCH = 1024
+"""Newest stored transitions the dormant-neuron diagnostic reads (no random draw)."""
 
 
 def _check_finite(metrics: dict[str, Any], step: int) -> None:
@@ -242,6 +252,7 @@ class Trainer:
         self.buffer_checks: list[dict[str, Any]] = []
         self.wall_time_before = 0.0  # seconds spent before the latest (re)start
         self.eval_time = 0.0
+        self.diagnostics_time = 0.0
         self.checkpoint_step: int | None = None  # step of checkpoints/latest.pt, if any
 
     # ----- checkpoint ---------------------------------------------------------------------
@@ -255,6 +266,7 @@ class Trainer:
             "buffer_checks": list(self.buffer_checks),
             "wall_time_s": self.wall_time_before + (time.perf_counter() - self._started),
             "eval_time_s": self.eval_time,
+            "diagnostics_time_s": self.diagnostics_time,
             "agent": self.agent.state_dict(),
             "buffer": self.buffer.state_dict(),
             "capacity": self.capacity.state_dict() if self.capacity is not None else None,
@@ -274,6 +286,7 @@ class Trainer:
         self.buffer_checks = list(state["buffer_checks"])
         self.wall_time_before = float(state["wall_time_s"])
         self.eval_time = float(state["eval_time_s"])
+        self.diagnostics_time = float(state.get("diagnostics_time_s", 0.0))
         self.agent.load_state_dict(state["agent"])
         self.buffer.load_state_dict(state["buffer"])
         if self.capacity is not None:
@@ -317,6 +330,7 @@ class Trainer:
                 if latest is None
                 else {"step": latest["step"], "return_mean": latest["return_mean"]}
             ),
+            "diagnostics": self._latest_diagnostics(),
             "checkpoint_step": self.checkpoint_step,
             "resumes": self.resumes,
             "updated": datetime.now().isoformat(timespec="seconds"),
@@ -514,19 +528,30 @@ class Trainer:
     ) -> None:
         run = self.config.run
         started = time.perf_counter()
+        episodes: list[Episode] | None = [] if run.diagnostics else None
         returns = evaluate(
-            self.agent.act_deterministic, eval_env, run.eval_episodes, evaluation_seed(run.seed)
+            self.agent.act_deterministic,
+            eval_env,
+            run.eval_episodes,
+            evaluation_seed(run.seed),
+            record=episodes,
         )
         self.eval_time += time.perf_counter() - started
-        row = {
+        row: dict[str, Any] = {
             "step": step,
             "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
             "return_min": float(returns.min()),
             "return_max": float(returns.max()),
             "episodes": len(returns),
-            "wall_time_s": round(self.wall_time_before + time.perf_counter() - self._started, 3),
         }
+        if episodes is not None:
+            diagnosed = time.perf_counter()
+            values = self._diagnostics(episodes)
+            row.update({k: values[k] for k in rundir.DIAGNOSTIC_COLUMNS})
+            logger.scalars(values, step, prefix="diag/")
+            self.diagnostics_time += time.perf_counter() - diagnosed
+        row["wall_time_s"] = round(self.wall_time_before + time.perf_counter() - self._started, 3)
         self.evaluations.append(row)
         rundir.write_evaluations(self.run_dir, self.evaluations)
         rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, self.status("running"))
@@ -534,6 +559,54 @@ class Trainer:
             {"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]}, step
         )
         progress.evaluation(step, row["return_mean"], row["return_std"])
+
+    def _diagnostics(self, episodes: list[Episode]) -> dict[str, float]:
+        """Q-value bias on the evaluation episodes, τ-dormant neurons on the newest stored
+        transitions, topology exploration (train/diagnostics.py). Draws no random number."""
+        agent, gamma = self.agent, self.config.agent.gamma
+        obs, actions, returns = [], [], []
+        for episode in episodes:
+            keep = comparable_steps(len(episode.rewards), episode.truncated, gamma)
+            obs.append(episode.obs[keep])
+            actions.append(episode.actions[keep])
+            returns.append(returns_to_go(episode.rewards, gamma)[keep])
+        with torch.no_grad():
+            estimates = (
+                agent.critic.q1_value(
+                    torch.as_tensor(np.concatenate(obs), device=agent.device),
+                    torch.as_tensor(np.concatenate(actions), device=agent.device),
+                )
+                .cpu()
+                .numpy()
+            )
+        values: dict[str, float] = dict(q_bias(estimates, np.concatenate(returns)))
+        tau = self.config.run.dormant_tau
+        states, taken = self.buffer.newest(min(len(self.buffer), DORMANT_BATCH))
+        inputs = {
+            "actor": torch.as_tensor(states),
+            "critic": torch.as_tensor(np.concatenate([states, taken], axis=1)),
+        }
+        for name, updater in agent.updaters().items():
+            layers = network_dormant_fractions(getattr(agent, name), inputs[name], tau)
+            values[f"dormant_{name}"] = float(np.mean(layers))
+            values.update({f"dormant/{name}/layer{i}": f for i, f in enumerate(layers)})
+            explored = getattr(updater, "ever_active_fractions", None)
+            fractions = explored() if explored is not None else [1.0]
+            ever = getattr(updater, "ever_active", None)
+            total = (
+                sum(int(m.sum()) for m in ever) / sum(m.numel() for m in ever)
+                if ever is not None
+                else 1.0
+            )
+            values[f"ever_active_{name}"] = total
+            values.update({f"ever_active/{name}/layer{i}": f for i, f in enumerate(fractions)})
+        return values
+
+    def _latest_diagnostics(self) -> dict[str, float] | None:
+        """The last evaluation's diagnostics (None when they are off)."""
+        if not self.evaluations or rundir.DIAGNOSTIC_COLUMNS[0] not in self.evaluations[-1]:
+            return None
+        return {k: self.evaluations[-1][k] for k in rundir.DIAGNOSTIC_COLUMNS}
 
     def _summary(self, wall_time: float) -> dict[str, Any]:
         config, run, agent = self.config, self.config.run, self.agent
@@ -555,8 +628,11 @@ class Trainer:
             "resumes": self.resumes,
             "wall_time_s": round(wall_time, 3),
             "eval_time_s": round(self.eval_time, 3),
+            "diagnostics_time_s": round(self.diagnostics_time, 3),
             "steps_per_second": run.total_steps / wall_time,
-            "train_steps_per_second": run.total_steps / max(wall_time - self.eval_time, 1e-9),
+            "train_steps_per_second": run.total_steps
+            / max(wall_time - self.eval_time - self.diagnostics_time, 1e-9),
+            "diagnostics": self._latest_diagnostics(),
             **sparsity_summary(agent, self.resolved, nstep=final_nstep),
             "value_learning": {
                 "final_nstep": final_nstep,

@@ -40,6 +40,15 @@ EVALUATION_COLUMNS = [
     "episodes",
     "wall_time_s",
 ]
+DIAGNOSTIC_COLUMNS = [
+    "q_bias",
+    "q_bias_relative",
+    "dormant_actor",
+    "dormant_critic",
+    "ever_active_actor",
+    "ever_active_critic",
+]
+"""Optional columns of evaluations.csv, written when diagnostics are on (--diagnostics)."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -202,16 +211,22 @@ def claim_new_run_dir(path: Path, overwrite: bool) -> DirectoryLock:
 def write_evaluations(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rewrite evaluations.csv whole (small file), atomically: one row per evaluation step."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EVALUATION_COLUMNS, lineterminator="\n")
+    columns = EVALUATION_COLUMNS + [
+        c for c in DIAGNOSTIC_COLUMNS if any(c in row for row in rows)
+    ]  # a run without diagnostics keeps the plain file
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row[k] for k in EVALUATION_COLUMNS})
+        writer.writerow({k: row.get(k, "") for k in columns})
     atomic_write_bytes(path / EVALUATIONS, buffer.getvalue().encode())
 
 
 def read_evaluations(path: Path) -> list[dict[str, float]]:
     with open(path / EVALUATIONS, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [
+            {k: float(v) if v != "" else math.nan for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
 
 
 def final_score(returns: list[float], last: int = 30) -> float:
