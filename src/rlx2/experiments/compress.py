@@ -42,7 +42,7 @@ class CompressConfig:
     out: str
     """Sweep directory: OUT/<job>/ runs, OUT/logs/, OUT/sweep.json, and the result in OUT/report/."""
     actor_sparsities: tuple[float, ...]
-    """The ladder: the actor sparsity of each level, each in (0, 1)."""
+    """The ladder: the actor sparsity of each level, each in [0, 1)."""
     critic_sparsities: tuple[float, ...] | None = None
     """The critic sparsity of each level, paired with --actor-sparsities (default: the actor's)."""
     critic_density_ratio: float | None = None
@@ -114,15 +114,14 @@ def ladder_levels(
         else:
             c = a
         for name, value in (("actor", a), ("critic", c)):
-            if not (0.0 < value < 1.0):
+            if not (0.0 <= value < 1.0):
+                derived = critic_density_ratio is not None and name == "critic"
                 raise ConfigError(
-                    f"level {i}: {name} sparsity must be in (0, 1), got {value!r}"
-                    + (
-                        " (from --critic-density-ratio)"
-                        if critic_density_ratio and name == "critic"
-                        else ""
-                    )
+                    f"level {i}: {name} sparsity must be in [0, 1), got {value:.6g}"
+                    + (" (from --critic-density-ratio)" if derived else "")
                 )
+        if a == 0.0 and c == 0.0:
+            raise ConfigError(f"level {i}: sparsity 0 / 0 is dense, which the ladder always runs")
         levels.append((round(float(a), 6), round(float(c), 6)))
     if len(set(levels)) != len(levels):
         raise ConfigError(f"the ladder repeats a level: {levels}")

@@ -27,6 +27,7 @@ definitions, and why they were chosen (docs/compression.md):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -326,6 +327,7 @@ def search_ladder(
 # -------------------------------------------------------------------------------- baseline
 
 
+@functools.cache  # deterministic: a report measures each task once, whatever it is asked
 def random_policy_score(env_id: str, episodes: int = RANDOM_EPISODES, seed: int = 0) -> float:
     """Mean return of a uniform random policy on ``env_id``: ``episodes`` episodes on an env
     seeded as a run of seed ``seed`` evaluates (seed + 100), actions from ``default_rng(seed)``.
