@@ -162,11 +162,15 @@ def ladder_spec(config: CompressConfig) -> SweepSpec:
     )
 
 
-def sweep_file_text(spec: SweepSpec, command: str) -> str:
+def run_hint(path: str | Path, out: str) -> str:
+    return f"rlx2 sweep {path} && rlx2 report {out} --out {Path(out) / REPORT_DIR}"
+
+
+def sweep_file_text(spec: SweepSpec, command: str, path: str | Path) -> str:
     """The sweep as a YAML file that ``rlx2 sweep`` reads back to the same jobs."""
+    assert spec.out is not None
     header = (
-        f"# Ultimate-compression ladder, written by: {command}\n"
-        f"# Run: rlx2 sweep FILE && rlx2 report {spec.out} --out {spec.out}/{REPORT_DIR}\n"
+        f"# Ultimate-compression ladder, written by: {command}\n# Run: {run_hint(path, spec.out)}\n"
     )
     body = {"out": spec.out, "fixed": spec.fixed, "grid": spec.grid, "include": spec.include}
     return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=None)
@@ -183,11 +187,9 @@ def main(config: CompressConfig, argv: Sequence[str] = (), stream=None) -> int:
         if path.exists():
             raise ConfigError(f"--write-sweep {path} exists; choose another file or remove it")
         jobs = plan_jobs(spec, config.out)  # every job valid before the file exists
-        atomic_write_bytes(path, sweep_file_text(spec, "rlx2 compress " + " ".join(argv)).encode())
-        print(
-            f"wrote {path} ({len(jobs)} jobs); run it with: rlx2 sweep {path} && "
-            f"rlx2 report {config.out} --out {Path(config.out) / REPORT_DIR}"
-        )
+        command = "rlx2 compress " + " ".join(argv)
+        atomic_write_bytes(path, sweep_file_text(spec, command, path).encode())
+        print(f"wrote {path} ({len(jobs)} jobs); run it with: {run_hint(path, config.out)}")
         return 0
     report_out = Path(config.out) / REPORT_DIR
     report_config = ReportConfig(
