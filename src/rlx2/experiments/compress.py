@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import tyro
 import yaml
 
+from rlx2 import paper
 from rlx2.config import Algo
 from rlx2.errors import ConfigError
 from rlx2.experiments.compression import CompressionOptions
@@ -51,7 +52,7 @@ class CompressConfig:
     """Sparse method(s) to search (each gets its own ladder against the same dense runs)."""
     algo: Algo | None = None
     """Algorithm (default: rlx2 train's)."""
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    seeds: tuple[int, ...] = tuple(range(paper.SEEDS))
     """Seeds of every level and of dense (the paper: 8)."""
     set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """KEY=VALUE: an rlx2 train option for every job, dense included (total-steps=20000); repeatable."""

@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from rlx2 import paper
 from rlx2.errors import ConfigError
 from rlx2.experiments import stats
 
@@ -48,7 +49,7 @@ then a tenth of one episode's spread; it is held fixed in the bootstrap)."""
 class CompressionOptions:
     """How the ultimate compression ratio is judged (``rlx2 report`` and ``rlx2 compress``)."""
 
-    threshold: float = 3.0
+    threshold: float = paper.COMPRESSION_THRESHOLD
     """A sparsity level passes when it keeps at least (100 − threshold) % of dense performance (the paper: 3)."""
     criterion: Literal["point", "lower"] = "point"
     """point: the IQM's % of dense must pass (the paper's reading); lower: the lower bound of its bootstrap CI must."""
