@@ -665,6 +665,7 @@ def test_sparsity_plot_and_files(tmp_path):
     written = write_report(report, tmp_path / "out")
     names = sorted(p.name for p in written)
     assert names == [
+        "compression.csv",  # rigl ran at 3 sparsity levels: a compression ladder
         "curves_td3_Hopper-v5.png",
         "report.md",
         "results.csv",
@@ -675,7 +676,8 @@ def test_sparsity_plot_and_files(tmp_path):
         data = (tmp_path / "out" / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
     write_report(report_of(tmp_path), tmp_path / "again")
-    for name in ("report.md", "results.csv", "runs.csv"):  # no clock, no global RNG: same bytes
+    # No clock, no global RNG: the same bytes.
+    for name in ("report.md", "results.csv", "runs.csv", "compression.csv"):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
     rows = read_csv(tmp_path / "out" / "results.csv")
     assert [r["label"] for r in rows] == ["dense", "rigl", "rigl", "rigl"]

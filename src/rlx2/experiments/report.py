@@ -15,8 +15,9 @@ them an error. Errors raise ``ConfigError`` naming the directory and the reason 
 prints it as one line, exit 2).
 
 Outputs (every file written atomically): ``report.md``, ``results.csv`` (one row per group),
-``runs.csv`` (one row per run, with its status), ``curves_<algo>_<env>.png`` and
-``sparsity_<algo>_<env>.png``.
+``runs.csv`` (one row per run, with its status), ``curves_<algo>_<env>.png``,
+``sparsity_<algo>_<env>.png``, and ``compression.csv`` when a method ran at several sparsity
+levels (the ultimate compression ratio, ``compression.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -37,10 +38,12 @@ import tyro
 
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError
-from rlx2.experiments import stats
+from rlx2.experiments import compression, stats
+from rlx2.experiments.compression import CompressionOptions, LadderResult
 from rlx2.train import rundir
 
 REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
+COMPRESSION_CSV = "compression.csv"
 PLOT_PREFIXES = ("curves_", "sparsity_")
 STATUSES = rundir.STATUSES
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
@@ -88,6 +91,8 @@ class ReportConfig:
     """Seed of the bootstrap resampling (the same seed gives the same intervals)."""
     strict: bool = False
     """Fail (exit 2) on an unreadable run directory or a seed repeated within a group, instead of listing and excluding it."""
+    compression: CompressionOptions = field(default_factory=CompressionOptions)
+    """The ultimate compression ratio of every method run at >= 2 sparsity levels (docs/compression.md)."""
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -746,6 +751,65 @@ def paper_tables(results: Sequence[GroupResult], config: ReportConfig) -> list[P
     return tables
 
 
+# ------------------------------------------------------------------ ultimate compression
+
+
+def compression_ladders(
+    results: Sequence[GroupResult],
+    config: ReportConfig,
+    measure: Callable[[str], float] = compression.random_policy_score,
+) -> list[LadderResult]:
+    """The compression search of every (algorithm, task, label) that ran at >= 2 sparsity
+    levels, against the dense group of that task (``_dense_reference``, as % of dense is).
+
+    ``measure`` gives a task's random-policy score when the baseline needs it (once per task).
+    """
+    ladders: dict[tuple[str, str, str], list[GroupResult]] = {}
+    for g in results:
+        if g.method != "dense" and g.key.actor_sparsity is not None:
+            ladders.setdefault((g.key.algo, g.key.env, g.key.label), []).append(g)
+    random_scores: dict[str, float] = {}
+
+    def measure_once(env: str) -> float:
+        if env not in random_scores:
+            random_scores[env] = measure(env)
+        return random_scores[env]
+
+    options = config.compression
+    found = []
+    for (algo, env, label), members in ladders.items():
+        if len(members) < 2:
+            continue  # one sparsity is no search; its % of dense is in the group table
+        levels = [
+            compression.Level(g.key.actor_sparsity, g.key.critic_sparsity, g.scores, g.ratios)  # type: ignore[arg-type]
+            for g in members
+        ]
+        notes = sorted({n for g in members for n in g.notes if n.startswith("dense reference")})
+        dense = _dense_reference(results, algo, env)
+        baseline, source = (
+            (None, "none")
+            if dense is None
+            else compression.resolve_baseline(options.baseline, env, dense.iqm, measure_once)
+        )
+        found.append(
+            compression.search_ladder(
+                algo,
+                env,
+                label,
+                levels,
+                None if dense is None else dense.scores,
+                baseline,
+                source,
+                options,
+                config.bootstrap_reps,
+                config.confidence,
+                config.seed,
+                notes,
+            )
+        )
+    return found
+
+
 # --------------------------------------------------------------------------------- report
 
 
@@ -763,6 +827,8 @@ class Report:
     groups: tuple[GroupResult, ...]
     tables: tuple[PaperTable, ...]
     unreadable: tuple[Unreadable, ...] = ()
+    ladders: tuple[LadderResult, ...] = ()
+    """Compression searches: one per (algo, task, method label) run at >= 2 sparsity levels."""
 
     @property
     def excluded(self) -> tuple[Run, ...]:
@@ -833,6 +899,7 @@ def build_report(config: ReportConfig) -> Report:
         tuple(results),
         tuple(paper_tables(results, config)),
         tuple(unreadable),
+        tuple(compression_ladders(results, config)),
     )
 
 
@@ -961,6 +1028,65 @@ def runs_csv(report: Report) -> str:
         for path, reason in report.unreadable
     ]
     return _csv_text(rows, RUNS_COLUMNS)
+
+
+COMPRESSION_COLUMNS = (
+    "algo",
+    "env",
+    "label",
+    "actor_sparsity",
+    "critic_sparsity",
+    "num_seeds",
+    "iqm",
+    "dense_iqm",
+    "dense_seeds",
+    "baseline",
+    "pct_of_dense",
+    "pct_ci_low",
+    "pct_ci_high",
+    "passes_point",
+    "passes_lower",
+    "passes",
+    "ultimate",
+    "ultimate_contiguous",
+    "threshold",
+    "criterion",
+    *RATIO_FIELDS,
+)
+
+
+def compression_csv(report: Report) -> str:
+    """One row per sparsity level of every ladder (empty cells for missing values)."""
+    rows = []
+    for ladder in report.ladders:
+        for i, result in enumerate(ladder.levels):
+            level = result.level
+            rows.append(
+                {
+                    "algo": ladder.algo,
+                    "env": ladder.env,
+                    "label": ladder.label,
+                    "actor_sparsity": level.actor_sparsity,
+                    "critic_sparsity": level.critic_sparsity,
+                    "num_seeds": len(level.scores),
+                    "iqm": result.iqm,
+                    "dense_iqm": ladder.dense_iqm,
+                    "dense_seeds": ladder.dense_seeds,
+                    "baseline": ladder.baseline,
+                    "pct_of_dense": result.pct,
+                    "pct_ci_low": result.ci_low,
+                    "pct_ci_high": result.ci_high,
+                    "passes_point": result.passes_point,
+                    "passes_lower": result.passes_lower,
+                    "passes": result.passes,
+                    "ultimate": i == ladder.ultimate,
+                    "ultimate_contiguous": i == ladder.contiguous,
+                    "threshold": ladder.options.threshold,
+                    "criterion": ladder.options.criterion,
+                    **{name: level.ratios.get(name) for name in RATIO_FIELDS},
+                }
+            )
+    return _csv_text(rows, COMPRESSION_COLUMNS)
 
 
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -1092,6 +1218,68 @@ def _paper_section(table: PaperTable, pct: int) -> list[str]:
     return lines + [""] if table.aggregate_notes else lines
 
 
+COMPRESSION_HEADER = "sparsity (actor / critic)|seeds|IQM|% of dense [{pct} % CI]|passes|size|compression|train FLOPs|inference FLOPs"
+
+
+def _compression_section(report: Report, pct: int) -> list[str]:
+    if not report.ladders:
+        return []
+    config = report.config
+    options = config.compression
+    lines = [
+        "## Ultimate compression ratio",
+        "",
+        "The most compressed sparsity level of a method that stays within "
+        f"{options.threshold:g} % of dense (spec §8; docs/compression.md). Per level: IQM of "
+        "the seeds' final scores as % of the dense IQM, 100 · (IQM − b) / (dense IQM − b), "
+        "with b = 0 (the paper's % of dense) or, where the dense IQM is <= 0, a uniform "
+        f"random policy's score (--baseline {options.baseline}); {pct} % percentile CI from "
+        "a bootstrap that resamples the level's and dense's seeds independently "
+        f"({config.bootstrap_reps} replicates, seed {config.seed}). A level passes when its "
+        + ("IQM's % of dense" if options.criterion == "point" else "CI's lower bound")
+        + f" is >= {options.pass_mark:g} % (--criterion {options.criterion}). Levels in "
+        "increasing compression (1 / model size); **ultimate** = the most compressed passing "
+        "level (the paper's definition), **contiguous** = the most compressed level below "
+        "which every level passes.",
+        "",
+    ]
+    for ladder in report.ladders:
+        lines += [f"### {ladder.algo.upper()} {ladder.label} on {ladder.env}", ""]
+        lines += [ladder.statement(), ""]
+        if ladder.dense_iqm is None:
+            continue
+        lines += [
+            f"Dense: IQM {_fmt(ladder.dense_iqm)} over {ladder.dense_seeds} seeds; "
+            f"baseline b = {ladder.baseline_source}.",
+            "",
+        ]
+        rows = []
+        for i, result in enumerate(ladder.levels):
+            level = result.level
+            marks = [
+                m
+                for m, j in (("ultimate", ladder.ultimate), ("contiguous", ladder.contiguous))
+                if i == j
+            ]
+            rows.append(
+                [
+                    _sparsity_text(level.actor_sparsity, level.critic_sparsity)
+                    + (f" **← {', '.join(marks)}**" if marks else ""),
+                    str(len(level.scores)),
+                    _fmt(result.iqm),
+                    f"{_fmt(result.pct)} [{_fmt(result.ci_low)}, {_fmt(result.ci_high)}]",
+                    "yes" if result.passes else "no",
+                    _fmt(level.ratios.get("model_size_ratio"), 3),
+                    _fmt(level.ratios.get("compression_ratio"), 1),
+                    _fmt(level.ratios.get("train_flops_ratio"), 3),
+                    _fmt(level.ratios.get("inference_flops_ratio"), 3),
+                ]
+            )
+        lines += _md_table(_header(COMPRESSION_HEADER, pct), rows)
+        lines += [f"- {note}" for note in ladder.notes] + ([""] if ladder.notes else [])
+    return lines
+
+
 def _compute_section(report: Report) -> list[str]:
     rows = [
         [
@@ -1170,11 +1358,12 @@ def _excluded_section(report: Report) -> list[str]:
 
 
 def render_markdown(report: Report, plots: Sequence[tuple[str, str]]) -> str:
-    """report.md: definitions, groups, paper-style tables, compute, excluded runs, plots."""
+    """report.md: definitions, groups, paper-style tables, compression, compute, excluded runs, plots."""
     pct = int(round(100 * report.config.confidence))
     lines = _intro(report, pct) + _groups_section(report, pct)
     for table in report.tables:
         lines += _paper_section(table, pct)
+    lines += _compression_section(report, pct)
     lines += _compute_section(report) + _excluded_section(report) + ["## Plots", ""]
     for name, caption in plots:
         lines += [f"![{Path(name).stem}]({name})", "", f"*{caption}*", ""]
@@ -1262,7 +1451,7 @@ def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
 def _clear_previous_report(out: Path) -> None:
     for path in out.iterdir():
         if path.is_file() and (
-            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV)
+            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV, COMPRESSION_CSV)
             or (path.name.startswith(PLOT_PREFIXES) and path.suffix == ".png")
         ):
             path.unlink()
@@ -1278,6 +1467,7 @@ def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Pat
     for name, data in (
         (RESULTS_CSV, results_csv(report).encode()),
         (RUNS_CSV, runs_csv(report).encode()),
+        *([(COMPRESSION_CSV, compression_csv(report).encode())] if report.ladders else []),
         *((name, png) for name, png, _ in plots),
         (REPORT_MD, render_markdown(report, [(n, c) for n, _, c in plots]).encode()),
     ):
@@ -1303,3 +1493,5 @@ def cli_main(args: Sequence[str]) -> None:
         f"report: {len(report.groups)} groups from {len(report.runs) - len(report.excluded)} runs "
         f"({len(report.excluded)} excluded{unreadable}) -> {out / REPORT_MD}"
     )
+    for ladder in report.ladders:
+        print(ladder.statement())

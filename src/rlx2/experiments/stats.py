@@ -93,6 +93,46 @@ def stratified_bootstrap_ci(
     return float(low), float(high)
 
 
+def two_sample_bootstrap_ci(
+    first: np.ndarray,
+    second: np.ndarray,
+    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    reps: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile CI of a statistic of two independent samples, each resampled on its own.
+
+    first [n1], second [n2] (e.g. the seeds' final scores at one sparsity and of dense; the
+    sizes may differ): each replicate draws n1 runs of ``first`` and n2 runs of ``second``
+    with replacement, a stratified bootstrap with the two samples as strata.
+    ``statistic`` gets all replicates at once, ([reps, n1], [reps, n2]) -> [reps]. The
+    indices of ``first`` are drawn before those of ``second``, from one legacy RandomState,
+    so the same seed gives the same interval. Returns (nan, nan) when any replicate is not
+    finite: the statistic is undefined on some plausible resample, so no interval is honest.
+    """
+    first = np.asarray(first, dtype=np.float64)
+    second = np.asarray(second, dtype=np.float64)
+    if first.ndim != 1 or second.ndim != 1 or first.size == 0 or second.size == 0:
+        raise ValueError(
+            f"samples must be non-empty 1-D arrays, got {first.shape} and {second.shape}"
+        )
+    if reps < 1:
+        raise ValueError(f"reps must be >= 1, got {reps}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = np.random.RandomState(seed)
+    first_index = rng.choice(first.size, (reps, first.size), replace=True)  # [reps, n1]
+    second_index = rng.choice(second.size, (reps, second.size), replace=True)  # [reps, n2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        replicates = np.asarray(statistic(first[first_index], second[second_index]))  # [reps]
+    if not np.all(np.isfinite(replicates)):
+        return math.nan, math.nan
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(low), float(high)
+
+
 def bootstrap_mean_band(
     curves: np.ndarray, reps: int, confidence: float = 0.95, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
