@@ -46,11 +46,13 @@ def write_run(
     total_steps: int | None = None,
     options: dict | None = None,
     effective_extra: dict | None = None,
+    diagnostics: dict[str, list[float]] | None = None,
 ) -> Path:
     """A run directory as rlx2 train writes it, with the given evaluation returns.
 
     ``options`` updates config.json's sections ({"run": {"eval_episodes": 5}}), and
-    ``effective_extra`` its "effective" section."""
+    ``effective_extra`` its "effective" section; ``diagnostics`` adds diagnostic columns
+    (name -> one value per evaluation)."""
     path = root / name
     path.mkdir(parents=True)
     rlx2_vl = method == "rlx2" if rlx2_value_learning is None else rlx2_value_learning
@@ -98,6 +100,9 @@ def write_run(
         }
         for i, r in enumerate(returns)
     ]
+    for column, values in (diagnostics or {}).items():
+        for row, value in zip(rows, values, strict=True):
+            row[column] = value
     if rows:
         rundir.write_evaluations(path, rows)
     summary: dict = {"status": status, "env": env, "algo": algo, "method": method, "seed": seed}

@@ -38,13 +38,13 @@ import tyro
 
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError
-from rlx2.experiments import compression, stats
+from rlx2.experiments import comparisons, compression, report_diagnostics, stats
 from rlx2.experiments.compression import CompressionOptions, LadderResult
 from rlx2.train import rundir
 
 REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
 COMPRESSION_CSV = "compression.csv"
-PLOT_PREFIXES = ("curves_", "sparsity_")
+PLOT_PREFIXES = ("curves_", "sparsity_", "diagnostics_", "profile_")
 STATUSES = rundir.STATUSES
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
 # Settings that may differ between the seeds of one group without changing the experiment.
@@ -138,6 +138,8 @@ class Run:
     """The run's protocol (``protocol_settings``): dotted keys (``agent.hidden``) -> values."""
     label: str = ""
     """Method label: method, "+" for RLx2 value learning added to another method (Table 3)."""
+    diagnostics: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False)
+    """Diagnostic column of evaluations.csv -> its values at ``steps`` (docs/diagnostics.md)."""
 
     @property
     def included(self) -> bool:
@@ -199,6 +201,11 @@ def _read_json_file(path: Path, name: str) -> Any:
         raise ConfigError(f"run directory {path}: {name} is unreadable ({reason})") from None
 
 
+def _optional_float(text: str | None) -> float:
+    """A diagnostic cell: empty (not logged at that evaluation) reads as NaN."""
+    return float(text) if text not in (None, "") else math.nan
+
+
 def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
     """evaluations.csv checked column by column; [] when there is no file yet."""
     file = path / rundir.EVALUATIONS
@@ -212,10 +219,14 @@ def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
                 raise ConfigError(
                     f"run directory {path}: {rundir.EVALUATIONS} lacks column(s) {', '.join(missing)}"
                 )
+            diagnostics = [c for c in rundir.DIAGNOSTIC_COLUMNS if c in (reader.fieldnames or [])]
             rows = []
             for number, row in enumerate(reader, start=2):
                 try:
-                    rows.append({c: float(row[c]) for c in rundir.EVALUATION_COLUMNS})
+                    rows.append(
+                        {c: float(row[c]) for c in rundir.EVALUATION_COLUMNS}
+                        | {c: _optional_float(row[c]) for c in diagnostics if c in row}
+                    )
                 except (TypeError, ValueError):
                     raise ConfigError(
                         f"run directory {path}: {rundir.EVALUATIONS} line {number} is not numeric"
@@ -350,6 +361,11 @@ def load_run(path: Path, last: int = 30) -> Run:
         returns=returns,
         final_score=score,
         summary=summary,
+        diagnostics={
+            c: tuple(row[c] for row in rows)
+            for c in rundir.DIAGNOSTIC_COLUMNS
+            if rows and c in rows[0]
+        },
         settings=settings,
     )
 
@@ -751,6 +767,37 @@ def paper_tables(results: Sequence[GroupResult], config: ReportConfig) -> list[P
     return tables
 
 
+def method_comparisons(
+    tables: Sequence[PaperTable], config: ReportConfig
+) -> tuple[tuple[comparisons.Improvement, ...], tuple[comparisons.Profile, ...]]:
+    """Probability of improvement of every RLx2 column over the other columns of its
+    algorithm, and performance profiles (experiments/comparisons.py)."""
+    found: list[comparisons.Improvement] = []
+    profiles: list[comparisons.Profile] = []
+    for table in tables:
+        cells = {key: (g.scores, g.dense_mean) for key, g in table.score.items()}
+        references = [
+            c
+            for c in table.columns
+            if any(g.key.label == "rlx2" for (_, cc), g in table.score.items() if cc == c)
+        ]
+        found += comparisons.improvements(
+            table.algo,
+            cells,
+            references,
+            table.columns,
+            config.bootstrap_reps,
+            config.confidence,
+            config.seed,
+        )
+        profile = comparisons.profile(
+            table.algo, cells, table.columns, config.bootstrap_reps, config.confidence, config.seed
+        )
+        if profile is not None:
+            profiles.append(profile)
+    return tuple(found), tuple(profiles)
+
+
 # ------------------------------------------------------------------ ultimate compression
 
 
@@ -828,6 +875,10 @@ class Report:
     tables: tuple[PaperTable, ...]
     unreadable: tuple[Unreadable, ...] = ()
     ladders: tuple[LadderResult, ...] = ()
+    improvements: tuple[comparisons.Improvement, ...] = ()
+    """P(RLx2 > X) for every other method X of the same algorithm, over shared tasks."""
+    profiles: tuple[comparisons.Profile, ...] = ()
+    """Performance profiles of % of dense, one per algorithm with a dense reference."""
     """Compression searches: one per (algo, task, method label) run at >= 2 sparsity levels."""
 
     @property
@@ -893,13 +944,15 @@ def build_report(config: ReportConfig) -> Report:
     groups = group_runs(runs)
     results = [summarize_group(key, members, config) for key, members in groups.items()]
     results = add_dense_reference(results, groups)
+    tables = paper_tables(results, config)
     return Report(
         config,
         tuple(runs),
         tuple(results),
-        tuple(paper_tables(results, config)),
+        tuple(tables),
         tuple(unreadable),
         tuple(compression_ladders(results, config)),
+        *method_comparisons(tables, config),
     )
 
 
@@ -1310,6 +1363,65 @@ def _compute_section(report: Report) -> list[str]:
     ]
 
 
+def _comparisons_section(report: Report, pct: int) -> list[str]:
+    if not report.improvements and not report.profiles:
+        return []
+    lines = [
+        "## Probability of improvement and performance profiles",
+        "",
+        "P(RLx2 > X) (rliable): the probability that a run of RLx2 ends with a higher final "
+        "score than a run of X on the same task, ties counting ½, averaged over the tasks "
+        f"both ran; {pct} % CI from a bootstrap of each method's seeds within each task. "
+        "0.5 = no difference; a CI above 0.5 says RLx2 is better.",
+        "",
+    ]
+    lines += _md_table(
+        ["algo", "comparison", "tasks", f"P(improvement) [{pct} % CI]"],
+        (
+            [
+                i.algo.upper(),
+                f"{i.reference} > {i.other}",
+                str(len(i.tasks)),
+                f"{i.probability:.2f} [{i.ci_low:.2f}, {i.ci_high:.2f}]",
+            ]
+            for i in report.improvements
+        ),
+    )
+    if report.profiles:
+        lines += [
+            "Performance profiles (`profile_<algo>.png`): for each threshold τ, the fraction "
+            "of runs whose final score exceeds τ % of their task's dense mean, averaged over "
+            f"the tasks where the method ran (tasks with a positive dense score); {pct} % "
+            "band from the same stratified bootstrap.",
+            "",
+        ]
+    return lines
+
+
+def _diagnostics_section(report: Report) -> list[str]:
+    runs_of = group_runs(report.runs)
+    names = column_names(report.groups)
+    rows = report_diagnostics.table_rows(
+        [
+            (
+                g.key.algo,
+                g.key.env,
+                names[g.key],
+                len(runs_of[g.key]),
+                report_diagnostics.final_values([run.diagnostics for run in runs_of[g.key]]),
+            )
+            for g in report.groups
+            if any(report_diagnostics.has_diagnostics(run.diagnostics) for run in runs_of[g.key])
+        ]
+    )
+    if not rows:
+        return []
+    return [
+        *report_diagnostics.section_intro(),
+        *_md_table(report_diagnostics.table_header(), rows),
+    ]
+
+
 def _unreadable_section(report: Report) -> list[str]:
     if not report.unreadable:
         return []
@@ -1363,8 +1475,10 @@ def render_markdown(report: Report, plots: Sequence[tuple[str, str]]) -> str:
     lines = _intro(report, pct) + _groups_section(report, pct)
     for table in report.tables:
         lines += _paper_section(table, pct)
+    lines += _comparisons_section(report, pct)
     lines += _compression_section(report, pct)
-    lines += _compute_section(report) + _excluded_section(report) + ["## Plots", ""]
+    lines += _compute_section(report) + _diagnostics_section(report)
+    lines += _excluded_section(report) + ["## Plots", ""]
     for name, caption in plots:
         lines += [f"![{Path(name).stem}]({name})", "", f"*{caption}*", ""]
     if not plots:
@@ -1411,6 +1525,31 @@ def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
             f"{algo.upper()} on {env}: evaluation return, mean over seeds; band = {pct} % "
             "percentile-bootstrap CI of the mean (none for one seed); steps common to all seeds."
         )
+        diagnosed = [
+            c
+            for g in mine
+            if (
+                c := report_diagnostics.curves(
+                    names[g.key],
+                    [run.steps for run in runs_of[g.key]],
+                    [run.diagnostics for run in runs_of[g.key]],
+                )
+            )
+            is not None
+        ]
+        if diagnosed:
+            made.append(
+                (
+                    f"diagnostics_{safe_name(algo)}_{safe_name(env)}.png",
+                    plots.diagnostics_png(
+                        [(c.label, c.steps, c.columns) for c in diagnosed],
+                        report_diagnostics.PANELS,
+                        f"{env} ({algo.upper()}): training diagnostics",
+                    ),
+                    f"{algo.upper()} on {env}: diagnostics over training, mean over seeds at "
+                    "the steps all seeds evaluated (docs/diagnostics.md).",
+                )
+            )
         if series:
             made.append(
                 (
@@ -1445,6 +1584,19 @@ def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
                     "against sparsity; dashed line: dense IQM.",
                 )
             )
+    for profile in report.profiles:
+        made.append(
+            (
+                f"profile_{safe_name(profile.algo)}.png",
+                plots.profile_png(
+                    profile.taus,
+                    {c: curve for c, curve in profile.curves.items()},
+                    f"{profile.algo.upper()}: performance profiles",
+                ),
+                f"{profile.algo.upper()}: fraction of runs above τ % of dense, averaged over "
+                f"tasks; band = {pct} % stratified-bootstrap CI.",
+            )
+        )
     return made
 
 

@@ -176,3 +176,93 @@ def common_steps(step_lists: Sequence[Sequence[float]]) -> list[float]:
         return []
     shared = set(step_lists[0]).intersection(*map(set, step_lists[1:]))
     return sorted(shared)
+
+
+# ------------------------------------------------- comparisons across tasks (rliable)
+# Tasks may hold different numbers of seeds, so these take one 1-D array per task.
+
+
+def _check_tasks(*task_lists: Sequence[np.ndarray]) -> None:
+    for tasks in task_lists:
+        if not tasks or any(np.asarray(t).ndim != 1 or np.asarray(t).size == 0 for t in tasks):
+            raise ValueError("need at least one task, each a non-empty 1-D array of scores")
+    if len({len(tasks) for tasks in task_lists}) != 1:
+        raise ValueError("both methods need scores on the same tasks")
+
+
+def _pairwise_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x [..., n], y [..., k] -> [...]: mean over the n·k pairs of 1{x>y} + ½·1{x=y}."""
+    xs, ys = x[..., :, None], y[..., None, :]
+    return ((xs > ys) + 0.5 * (xs == ys)).mean(axis=(-2, -1))
+
+
+def probability_of_improvement(
+    x_tasks: Sequence[np.ndarray], y_tasks: Sequence[np.ndarray]
+) -> float:
+    """rliable's P(X > Y): per task, the probability that a run of X scores above a run of Y
+    (the Mann–Whitney U statistic over n·k, ties counting ½), averaged over tasks."""
+    _check_tasks(x_tasks, y_tasks)
+    return float(
+        np.mean(
+            [
+                _pairwise_improvement(np.asarray(x, float), np.asarray(y, float))
+                for x, y in zip(x_tasks, y_tasks, strict=True)
+            ]
+        )
+    )
+
+
+def probability_of_improvement_ci(
+    x_tasks: Sequence[np.ndarray],
+    y_tasks: Sequence[np.ndarray],
+    reps: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile CI of :func:`probability_of_improvement` under a stratified independent
+    bootstrap (rliable's for this metric): every replicate resamples, within every task, the
+    runs of X and the runs of Y independently with replacement."""
+    _check_tasks(x_tasks, y_tasks)
+    rng = np.random.RandomState(seed)
+    per_task = []
+    for x, y in zip(x_tasks, y_tasks, strict=True):
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        xi = rng.choice(x.size, (reps, x.size), replace=True)  # [reps, n]
+        yi = rng.choice(y.size, (reps, y.size), replace=True)  # [reps, k]
+        per_task.append(_pairwise_improvement(x[xi], y[yi]))  # [reps]
+    replicates = np.mean(per_task, axis=0)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(low), float(high)
+
+
+def performance_profile(tasks: Sequence[np.ndarray], taus: np.ndarray) -> np.ndarray:
+    """rliable's score distribution: for each τ, the fraction of runs scoring above τ, the
+    fraction computed per task and averaged over tasks (each task weighs the same).
+    tasks: one [n_m] array of normalized scores per task; taus [T] -> [T]."""
+    _check_tasks(tasks)
+    taus = np.asarray(taus, float)
+    return np.mean([(np.asarray(t, float)[:, None] > taus).mean(axis=0) for t in tasks], axis=0)
+
+
+def performance_profile_band(
+    tasks: Sequence[np.ndarray],
+    taus: np.ndarray,
+    reps: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise percentile band of :func:`performance_profile`: runs resampled within each
+    task (stratified bootstrap). Returns (low [T], high [T])."""
+    _check_tasks(tasks)
+    taus = np.asarray(taus, float)
+    rng = np.random.RandomState(seed)
+    fractions = []
+    for t in tasks:
+        t = np.asarray(t, float)
+        index = rng.choice(t.size, (reps, t.size), replace=True)  # [reps, n]
+        fractions.append((t[index][:, :, None] > taus).mean(axis=1))  # [reps, T]
+    replicates = np.mean(fractions, axis=0)  # [reps, T]
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)], axis=0)
+    return low, high
