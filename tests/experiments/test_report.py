@@ -672,6 +672,7 @@ def test_sparsity_plot_and_files(tmp_path):
     assert names == [
         "compression.csv",  # rigl ran at 3 sparsity levels: a compression ladder
         "curves_td3_Hopper-v5.png",
+        "profile_td3.png",  # dense ran: performance profiles of % of dense
         "report.md",
         "results.csv",
         "runs.csv",
@@ -709,6 +710,7 @@ def test_report_on_real_training_runs(tmp_path):
     cli_main([str(tmp_path / "runs"), "--out", str(out)])
     assert sorted(p.name for p in out.iterdir()) == [
         "curves_td3_Pendulum-v1.png",
+        "diagnostics_td3_Pendulum-v1.png",
         "report.md",
         "results.csv",
         "runs.csv",

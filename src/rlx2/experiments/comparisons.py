@@ -2,7 +2,7 @@
 other method, and performance profiles of % of dense (docs/report.md).
 
 Input is plain data, one algorithm at a time: ``cells[(task, column)]`` = (the seeds' final
-scores, the task's dense mean or None). report.py builds it from its paper-style table.
+scores, the task's dense mean or None). report/tables.py builds it from a paper-style table.
 """
 
 from __future__ import annotations
