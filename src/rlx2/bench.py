@@ -3,7 +3,9 @@
 Everything is measured in one process with the real agents (``build_agent``), so a busy
 machine slows every backend alike: within each repeat the backends take turns (their order
 rotates from repeat to repeat) and the reported figure is the median over repeats of the
-mean time per call. ``speedup`` is ``dense_us / sparse_us``.
+mean time per call. ``speedup`` is ``dense_us / sparse_us`` (wall-clock); every figure also
+comes as CPU time of the benchmark's thread (``*_cpu_us``, ``speedup_cpu``), which on a
+machine shared with other work leaves out the time spent waiting for a core.
 
 * ``update``: one ``agent.update(batch)`` (batch of n-step windows from a replay buffer of
   random transitions; TD3 updates its actor and targets every 2nd update, so the figure is
@@ -119,27 +121,54 @@ class BenchConfig:
 def interleaved_medians(
     fns: dict[str, Callable[[], object]], repeats: int, calls: int
 ) -> dict[str, float]:
-    """Median over ``repeats`` rounds of the mean seconds per call of each function.
+    """Median over ``repeats`` rounds of the mean wall-clock seconds per call of each function
+    (:func:`interleaved_times` without the CPU-time figures)."""
+    return {name: t["wall"] for name, t in interleaved_times(fns, repeats, calls).items()}
+
+
+def interleaved_times(
+    fns: dict[str, Callable[[], object]], repeats: int, calls: int
+) -> dict[str, dict[str, float]]:
+    """Median over ``repeats`` rounds of the mean seconds per call of each function, by two
+    clocks: ``wall`` (``time.perf_counter``) and ``cpu`` (``time.thread_time``, the CPU time
+    of the calling thread: on a machine shared with other processes it leaves out the time
+    this process waits for a core, which wall-clock time counts).
 
     In each round every function runs ``calls`` times, one function after the other; the
     order rotates from round to round so no contender always follows the same one.
     """
     names = list(fns)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in names}
     for r in range(repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             fn = fns[name]
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.thread_time()
             for _ in range(calls):
                 fn()
-            samples[name].append((time.perf_counter() - start) / calls)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            samples[name]["cpu"].append((time.thread_time() - cpu) / calls)
+            samples[name]["wall"].append((time.perf_counter() - wall) / calls)
+    return {
+        name: {clock: statistics.median(values) for clock, values in clocks.items()}
+        for name, clocks in samples.items()
+    }
 
 
-def _row(seconds: dict[str, float]) -> dict[str, float]:
-    row = {f"{b}_us": round(seconds[b] * 1e6, 2) for b in BACKENDS}
-    row["speedup"] = round(seconds["dense"] / seconds["sparse"], 3)
-    row["speedup_vs_masked"] = round(seconds["masked"] / seconds["sparse"], 3)
+def cpu_model() -> str:
+    """The CPU's model name, as a run's config.json records it."""
+    from rlx2.train.loop import machine_facts
+
+    return machine_facts()["cpu"]
+
+
+def _row(times: dict[str, dict[str, float]]) -> dict[str, float]:
+    """µs per call of each backend by both clocks, and the speedups of sparse over the others
+    (``speedup``: wall-clock; ``speedup_cpu``: CPU time)."""
+    row = {f"{b}_us": round(times[b]["wall"] * 1e6, 2) for b in BACKENDS}
+    row.update({f"{b}_cpu_us": round(times[b]["cpu"] * 1e6, 2) for b in BACKENDS})
+    row["speedup"] = round(times["dense"]["wall"] / times["sparse"]["wall"], 3)
+    row["speedup_vs_masked"] = round(times["masked"]["wall"] / times["sparse"]["wall"], 3)
+    row["speedup_cpu"] = round(times["dense"]["cpu"] / times["sparse"]["cpu"], 3)
+    row["speedup_vs_masked_cpu"] = round(times["masked"]["cpu"] / times["sparse"]["cpu"], 3)
     return row
 
 
@@ -251,7 +280,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         for _ in range(max(4, config.updates // 2)):
             update()
     results: dict[str, Any] = {
-        "update": _row(interleaved_medians(updates, config.repeats, config.updates))
+        "update": _row(interleaved_times(updates, config.repeats, config.updates))
     }
     generator = torch.Generator().manual_seed(config.seed)
     for batch, calls in ((1, config.inference_calls), (256, max(1, config.inference_calls // 10))):
@@ -262,7 +291,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
                 for _ in range(max(2, calls // 10)):
                     actor_call()
             results[f"inference_batch{batch}"] = _row(
-                interleaved_medians(actors, config.repeats, calls)
+                interleaved_times(actors, config.repeats, calls)
             )
     actor_sparsity, critic_sparsity = config.sparsities()
     sparse_agent = agents["sparse"]
@@ -291,6 +320,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         **results,
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
     }
 
@@ -365,4 +395,12 @@ def cli_main(args: list[str]) -> None:
         )
 
 
-__all__ = ["BenchConfig", "cli_main", "interleaved_medians", "markdown_table", "measure"]
+__all__ = [
+    "BenchConfig",
+    "cli_main",
+    "cpu_model",
+    "interleaved_medians",
+    "interleaved_times",
+    "markdown_table",
+    "measure",
+]
