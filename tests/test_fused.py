@@ -7,6 +7,8 @@ pick the same connections as both reference paths: autograd over the compact net
 the masked backend.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -222,6 +224,27 @@ def test_fused_td_targets_equal_the_reference_td_target(algo, nstep):
     fused_targets = torch.from_numpy(agent.fused._for(BATCH, nstep).targets.copy())
     torch.manual_seed(5)
     torch.testing.assert_close(fused_targets, agent.td_target(batch), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac", "sac-mean"])
+def test_fused_acting_equals_the_reference_act(algo):
+    """Exploration and behaviour actions, the evaluation action, and the draws."""
+    torch.manual_seed(0)
+    config = make_config(algo.split("-")[0], "sparse")
+    if algo == "sac-mean":
+        config = dataclasses.replace(
+            config, sac=dataclasses.replace(config.sac, collect_with_mean=True)
+        )
+    agent, _ = build_agent(config, SPEC)
+    obs = np.random.default_rng(1).normal(size=(5, SPEC.obs_dim)).astype(np.float32)
+    for o in obs:
+        fused, reference = both_paths(agent, lambda a, o=o: a.act(o), seed=3)
+        for f, r in zip(fused, reference, strict=True):
+            assert f.dtype == r.dtype == np.float32 and f.shape == r.shape == (SPEC.act_dim,)
+            np.testing.assert_allclose(f, r, rtol=1e-5, atol=1e-6)
+        assert np.all(fused[0] >= SPEC.low) and np.all(fused[0] <= SPEC.high)
+        fused, reference = both_paths(agent, lambda a, o=o: a.act_deterministic(o), seed=3)
+        np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------- many updates

@@ -141,6 +141,24 @@ class _Workspace:
         return act
 
 
+class _SingleObservation:
+    """A network's output for one observation (acting, evaluation): the batch-1 kernel on
+    buffers kept between calls, without torch in between."""
+
+    def __init__(self, network: _Network):
+        self.network = network
+        dtype = network.dtype
+        self.empty = np.empty((1, 0), dtype=dtype)
+        self.act = network.core.activation_buffer(1)
+        self.out = np.empty((1, network.core.out_features), dtype=dtype)
+
+    def action(self, obs: np.ndarray) -> np.ndarray:
+        """obs [O] -> a fresh [outputs] array."""
+        x = np.asarray(obs, dtype=self.network.dtype).reshape(1, -1)
+        self.network.forward(x, self.empty, self.act, self.out)
+        return self.out[0].copy()
+
+
 class FusedTD3:
     """``TD3.critic_loss`` + backward and ``TD3.actor_loss`` + backward, fused (see module)."""
 
@@ -155,8 +173,10 @@ class FusedTD3:
         self.low, self.high = _vector(scaling.low, self.dtype), _vector(scaling.high, self.dtype)
         self.noise_std = _vector(agent.policy_noise_std, self.dtype)
         self.noise_clip = _vector(agent.noise_clip, self.dtype)
+        self.exploration_std = _vector(agent.exploration_std, self.dtype)
         self.obs_dim = self.actor.core.in_features
         self.act_dim = self.actor.core.out_features
+        self.policy = _SingleObservation(self.actor)
         self.work = _Workspace(self.dtype)
         self._buffers: dict[tuple[int, int], _Buffers] = {}
         self._k = _kernels()
@@ -181,6 +201,17 @@ class FusedTD3:
             )
             self._buffers[(batch, n)] = buffers
         return buffers
+
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        """``TD3.act_deterministic``: pi(s) [A] for one observation."""
+        return self.policy.action(obs)
+
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``TD3.act``: clip(pi(s) + N(0, exploration_std)) and pi(s), [A] each."""
+        mean = self.policy.action(obs)
+        noise = torch.randn(self.act_dim).numpy()  # TD3.act's randn_like(mean)
+        noisy = np.minimum(mean + noise * self.exploration_std, self.high)
+        return np.maximum(noisy, self.low), mean
 
     def critic_backward(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
         """``TD3.critic_loss(batch)`` with its gradients in the critic's ``.grad``."""
@@ -246,6 +277,7 @@ class FusedSAC:
         self.log_std_range = (float(actor.log_std_min), float(actor.log_std_max))
         self.obs_dim = self.actor.core.in_features
         self.act_dim = self.actor.core.out_features // 2
+        self.policy = _SingleObservation(self.actor)
         self.work = _Workspace(self.dtype)
         self._buffers: dict[tuple[int, int], _Buffers] = {}
         self._k = _kernels()
@@ -281,6 +313,29 @@ class FusedSAC:
             )
             self._buffers[(batch, n)] = buffers
         return buffers
+
+    def _mean_action(self, z: np.ndarray) -> np.ndarray:
+        """``GaussianActor.forward``: tanh(mean) scaled to the box, from z [2A]."""
+        return np.tanh(z[: self.act_dim]) * self.scale + self.bias
+
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        """``SAC.act_deterministic``: the mean action [A] for one observation."""
+        return self._mean_action(self.policy.action(obs))
+
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``SAC.act``: a sample of pi(.|s) (the mean in the reference's mode) and the mean."""
+        z = self.policy.action(obs)
+        mean = self._mean_action(z)
+        if self.agent.config.collect_with_mean:
+            return mean, mean.copy()
+        eps = torch.randn(1, self.act_dim).numpy()  # GaussianActor.sample's randn_like(mean)
+        buf = self._for(1, 1)
+        low, high = self.log_std_range
+        self._k.squashed_gaussian_sample(
+            z.reshape(1, -1), eps, low, high, self.scale, self.bias, buf.actions, buf.log_prob,
+            buf.pre_tanh, buf.log_std,
+        )  # fmt: skip
+        return buf.actions[0].copy(), mean
 
     def critic_backward(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
         """``SAC.critic_loss(batch)`` with its gradients in the critic's ``.grad``."""

@@ -91,6 +91,8 @@ class SAC:
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exploration action (a sample, or the mean in the reference's mode) and the mean action."""
+        if self.fused is not None:
+            return self.fused.act(obs)
         obs_t = as_tensor(obs, self.device).unsqueeze(0)
         mean = self.actor(obs_t)[0]
         if self.config.collect_with_mean:
@@ -100,6 +102,8 @@ class SAC:
 
     @torch.no_grad()
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        if self.fused is not None:
+            return self.fused.act_deterministic(obs)
         return self.actor(as_tensor(obs, self.device).unsqueeze(0))[0].cpu().numpy()
 
     @torch.no_grad()

@@ -92,12 +92,16 @@ class TD3:
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exploration action (deterministic + Gaussian noise, clipped) and the behaviour action."""
+        if self.fused is not None:
+            return self.fused.act(obs)
         mean = self.actor(as_tensor(obs, self.device).unsqueeze(0))[0]
         noisy = self.actor.scaling.clip(mean + torch.randn_like(mean) * self.exploration_std)
         return noisy.cpu().numpy(), mean.cpu().numpy()
 
     @torch.no_grad()
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        if self.fused is not None:
+            return self.fused.act_deterministic(obs)
         return self.actor(as_tensor(obs, self.device).unsqueeze(0))[0].cpu().numpy()
 
     @torch.no_grad()

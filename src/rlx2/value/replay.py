@@ -128,9 +128,7 @@ class ReplayBuffer:
             # starts from it (bit for bit), it is derivable and its slot is freed.
             previous = (self._total_added - 1) % self.capacity
             slot = self._final_slot[previous]
-            if slot != _NO_SLOT and np.array_equal(
-                self._final_obs[slot].view(np.uint32), obs_row.view(np.uint32)
-            ):
+            if slot != _NO_SLOT and self._final_obs[slot].tobytes() == obs_row.tobytes():
                 self._release(previous)
         row = self._total_added % self.capacity
         self._release(row)  # the transition it held is overwritten
@@ -228,10 +226,12 @@ class ReplayBuffer:
         rows = (self._oldest_number() + np.arange(k)) % self.capacity  # [k]
         return self._obs[rows], self._behaviour_actions[rows]
 
-    def _next_obs(self, numbers: np.ndarray) -> np.ndarray:
-        """Next observations of stored insertion numbers [...] -> [..., obs_dim] (a copy)."""
-        rows = numbers % self.capacity
-        next_obs = np.take(self._obs, (numbers + 1) % self.capacity, axis=0)
+    def _next_obs(self, rows: np.ndarray) -> np.ndarray:
+        """Next observations of the stored transitions in ``rows`` [...] -> [..., obs_dim]
+        (a copy)."""
+        following = rows + 1
+        following[following == self.capacity] = 0  # the row of the following transition
+        next_obs = np.take(self._obs, following, axis=0)
         slots = np.take(self._final_slot, rows)
         own = slots != _NO_SLOT  # episode ends and the newest transition
         if own.any():
@@ -264,7 +264,7 @@ class ReplayBuffer:
             obs=self._to_torch(np.take(self._obs, first, axis=0)),  # [B, obs_dim]
             actions=self._to_torch(np.take(self._actions, first, axis=0)),  # [B, act_dim]
             rewards=self._to_torch(np.take(self._rewards, rows)),  # [B, n]
-            next_obs=self._to_torch(self._next_obs(numbers)),  # [B, n, obs_dim]
+            next_obs=self._to_torch(self._next_obs(rows)),  # [B, n, obs_dim]
             terminated=self._to_torch((flags & _TERMINATED).astype(np.float32)),  # [B, n]
             truncated=self._to_torch((flags >> 1).astype(np.float32)),  # [B, n]
         )
@@ -296,7 +296,7 @@ class ReplayBuffer:
             "obs": torch.from_numpy(self._obs[rows]),
             "actions": torch.from_numpy(self._actions[rows]),
             "rewards": torch.from_numpy(self._rewards[rows]),
-            "next_obs": torch.from_numpy(self._next_obs(numbers)),
+            "next_obs": torch.from_numpy(self._next_obs(rows)),
             "terminated": torch.from_numpy((flags & _TERMINATED).astype(np.float32)),
             "truncated": torch.from_numpy((flags >> 1).astype(np.float32)),
         }
