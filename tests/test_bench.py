@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers import assert_one_line_error, run_cli
 
-from rlx2.bench import BACKENDS, MEASURES, interleaved_medians
+from rlx2.bench import BACKENDS, MEASURES, interleaved_medians, interleaved_times
 from rlx2.cli import main
 
 SMALL = ["--hidden", "16", "--batch-size", "32", "--repeats", "2", "--updates", "2"]
@@ -37,11 +37,17 @@ def test_bench_prints_every_measure_for_every_backend(algo, tmp_path, capsys):
     assert result["algo"] == algo and result["obs_dim"] == 11 and result["act_dim"] == 3
     assert result["threads"] == 1 and result["repeats"] == 2
     assert 0 < result["active_weights"]["actor"] < result["dense_weights"]["actor"]
+    assert result["cpu"]  # the CPU model the figures belong to
     for measure in MEASURES:
         row = result[measure]
         for backend in BACKENDS:
             assert row[f"{backend}_us"] > 0
+            # CPU time of the thread: never more than the wall time it ran in (+ clock jitter)
+            assert 0 < row[f"{backend}_cpu_us"] <= row[f"{backend}_us"] * 1.05 + 5
         assert row["speedup"] == pytest.approx(row["dense_us"] / row["sparse_us"], rel=1e-2)
+        assert row["speedup_cpu"] == pytest.approx(
+            row["dense_cpu_us"] / row["sparse_cpu_us"], rel=1e-2
+        )
     text = table.read_text()
     assert f"rlx2-bench-{algo}-obs-11-act-3:start" in text
     assert text.count(f"| {algo.upper()} | obs 11, act 3 |") == len(MEASURES)
@@ -52,6 +58,14 @@ def test_bench_reads_the_task_and_the_paper_sparsities(capsys):
     result = json.loads(capsys.readouterr().out)
     assert (result["obs_dim"], result["act_dim"]) == (11, 3)
     assert (result["actor_sparsity"], result["critic_sparsity"]) == (0.98, 0.95)
+
+
+def test_interleaved_times_count_cpu_time_apart_from_waiting():
+    import time
+
+    times = interleaved_times({"sleep": lambda: time.sleep(0.002)}, repeats=3, calls=2)
+    assert times["sleep"]["wall"] >= 0.002
+    assert times["sleep"]["cpu"] < 0.001  # sleeping costs no CPU time
 
 
 def test_interleaved_medians_are_medians_of_rounds():

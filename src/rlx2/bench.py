@@ -10,8 +10,9 @@ machine shared with other work leaves out the time spent waiting for a core.
 * ``update``: one ``agent.update(batch)`` (batch of n-step windows from a replay buffer of
   random transitions; TD3 updates its actor and targets every 2nd update, so the figure is
   the mean of a critic-only and a critic+actor update).
-* ``inference_batch1`` / ``inference_batch256``: the deterministic actor ``actor(obs)``
-  without autograd, as when acting and evaluating.
+* ``inference_batch1``: ``agent.act_deterministic(obs)`` for one NumPy observation, as when
+  acting and evaluating; ``inference_batch256``: the deterministic actor ``actor(obs)`` on a
+  batch without autograd, as the dynamic buffer's policy distance.
 
     rlx2 bench --algo td3 --obs-dim 11 --act-dim 3 --actor-sparsity 0.98 --critic-sparsity 0.95
     rlx2 bench --algo sac --env Hopper-v5 --preset paper --markdown bench.md
@@ -285,7 +286,11 @@ def measure(config: BenchConfig) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(config.seed)
     for batch, calls in ((1, config.inference_calls), (256, max(1, config.inference_calls // 10))):
         obs = torch.randn(batch, spec.obs_dim, generator=generator)
-        actors = {b: (lambda actor=a.actor, obs=obs: actor(obs)) for b, a in agents.items()}
+        if batch == 1:  # what acting and evaluating call: one NumPy observation in and out
+            obs_np = obs[0].numpy()
+            actors = {b: (lambda a=a, o=obs_np: a.act_deterministic(o)) for b, a in agents.items()}
+        else:  # a batch of states (the dynamic buffer's policy distance)
+            actors = {b: (lambda actor=a.actor, obs=obs: actor(obs)) for b, a in agents.items()}
         with torch.no_grad():
             for actor_call in actors.values():
                 for _ in range(max(2, calls // 10)):
@@ -333,14 +338,15 @@ def task_label(result: dict[str, Any]) -> str:
 
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
-    """One row per result and measure: times in µs and the speedups."""
+    """One row per result and measure: CPU times in µs and the speedups (CPU time, with the
+    wall-clock speedup in parentheses)."""
     lines = [
         "| algo | task | actor / critic sparsity | measure | dense (µs) | masked (µs) | sparse (µs) | speedup vs dense | vs masked |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     names = {
         "update": "update",
-        "inference_batch1": "actor, batch 1",
+        "inference_batch1": "act, batch 1",
         "inference_batch256": "actor, batch 256",
     }
     for r in results:
@@ -348,9 +354,10 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             row = r[measure_name]
             lines.append(
                 f"| {r['algo'].upper()} | {task_label(r)} | {r['actor_sparsity']:.0%} / "
-                f"{r['critic_sparsity']:.0%} | {names[measure_name]} | {row['dense_us']:.0f} | "
-                f"{row['masked_us']:.0f} | {row['sparse_us']:.0f} | **{row['speedup']:.2f}×** | "
-                f"{row['speedup_vs_masked']:.2f}× |"
+                f"{r['critic_sparsity']:.0%} | {names[measure_name]} | {row['dense_cpu_us']:.0f} | "
+                f"{row['masked_cpu_us']:.0f} | {row['sparse_cpu_us']:.0f} | "
+                f"**{row['speedup_cpu']:.2f}×** ({row['speedup']:.2f}×) | "
+                f"{row['speedup_vs_masked_cpu']:.2f}× ({row['speedup_vs_masked']:.2f}×) |"
             )
     return "\n".join(lines)
 
