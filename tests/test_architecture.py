@@ -21,3 +21,51 @@ def test_import_contracts_hold():
 def test_import_rlx2_does_not_import_torch():
     code = "import sys, rlx2; assert 'torch' not in sys.modules, 'import rlx2 pulled in torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_options_resolve_without_torch():
+    """Validating and resolving a run's options (a sparse method, a topology name, the
+    backend, the allocation) needs no torch: `rlx2 cost`, `sweep --dry-run` and `report`
+    start fast, and rlx2.config never reaches torch through the sparse engine."""
+    code = (
+        "import sys\n"
+        "from rlx2.config import SparseConfig, TrainConfig\n"
+        "from rlx2.resolve import resolve_run\n"
+        "config = TrainConfig(env='Hopper-v5', sparse=SparseConfig(method='rlx2', "
+        "preset='paper', topology='set'))\n"
+        "resolved = resolve_run(config, 11, 3)\n"
+        "assert resolved.topology.scheme == 'set' and sum(resolved.actor.active) > 0\n"
+        "assert 'torch' not in sys.modules, 'resolving options pulled in torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_list_of_methods_and_algorithms():
+    """The CLI's choices are the method table and the algorithms the shapes know."""
+    from typing import get_args
+
+    from rlx2.config import Algo, Method
+    from rlx2.presets import METHODS
+    from rlx2.shapes import ACTOR_OUTPUTS_PER_ACTION
+    from rlx2.sparse import accounting
+
+    assert get_args(Method) == tuple(METHODS) == accounting.METHODS
+    assert get_args(Algo) == tuple(ACTOR_OUTPUTS_PER_ACTION) == accounting.ALGOS
+
+
+def test_option_defaults_are_the_paper_constants():
+    """Each paper value is written once (rlx2.paper): options and engines agree on it."""
+    from rlx2 import paper
+    from rlx2.config import SparseConfig, TrainConfig, ValueConfig
+    from rlx2.sparse.schedule import DropSchedule
+    from rlx2.value.capacity import DynamicCapacityConfig
+
+    config, sparse, value = TrainConfig(), SparseConfig(), ValueConfig()
+    schedule, capacity = DropSchedule(end_update=1), DynamicCapacityConfig()
+    assert sparse.drop_fraction == schedule.initial_fraction == paper.DROP_FRACTION
+    assert sparse.topology_interval == schedule.interval_updates == paper.TOPOLOGY_INTERVAL
+    assert value.distance_threshold == capacity.threshold == paper.DISTANCE_THRESHOLD
+    assert value.distance_samples == capacity.num_oldest == paper.DISTANCE_SAMPLES
+    assert value.shrink_fraction == capacity.shrink_fraction == paper.SHRINK_FRACTION
+    assert config.run.total_steps == paper.TOTAL_STEPS and config.agent.hidden == paper.HIDDEN
+    assert config.td3.policy_delay == paper.TD3_POLICY_DELAY

@@ -1,12 +1,24 @@
 """`rlx2 bench`: JSON fields, markdown table, medians of interleaved rounds, bad input."""
 
+import io
 import json
+import statistics
 
+import gymnasium as gym
 import pytest
-from helpers import assert_one_line_error, run_cli
+from helpers import FAST, assert_one_line_error, run_cli
 
-from rlx2.bench import BACKENDS, MEASURES, interleaved_medians, interleaved_times
-from rlx2.cli import main
+import rlx2.bench
+from rlx2.bench import (
+    BACKENDS,
+    MEASURES,
+    StepClock,
+    interleaved_medians,
+    interleaved_times,
+    round_order,
+    timed_run_args,
+)
+from rlx2.cli import main, parse_args
 
 SMALL = ["--hidden", "16", "--batch-size", "32", "--repeats", "2", "--updates", "2"]
 SMALL += ["--inference-calls", "10"]
@@ -106,3 +118,132 @@ def test_interleaved_medians_are_medians_of_rounds():
 def test_bad_input_exits_2_with_one_line(args, needle, capsys):
     code, err = run_cli(["bench", *args], capsys)
     assert_one_line_error(code, err, needle)
+
+
+# ---------------------------------------------------------------- --end-to-end
+
+E2E = ["--end-to-end", "--end-to-end-learning-starts", "40", "--end-to-end-window", "50", "80"]
+PENDULUM = ["--env", "Pendulum-v1", "--actor-sparsity", "0.9", "--critic-sparsity", "0.8"]
+
+
+def test_end_to_end_times_a_dense_and_a_sparse_rlx2_run(tmp_path, capsys):
+    table = tmp_path / "bench.md"
+    main(
+        [
+            "bench",
+            *PENDULUM,
+            *SMALL,
+            *E2E,
+            "--end-to-end-repeats",
+            "2",
+            "--markdown",
+            str(table),
+        ]
+    )
+    result = json.loads(capsys.readouterr().out)
+    e2e = result["end_to_end"]
+    assert e2e["window"] == [50, 80] and e2e["learning_starts"] == 40 and e2e["repeats"] == 2
+    for name in ("dense", "sparse"):
+        samples = e2e["samples"][name]
+        assert len(samples) == 2 and all(s > 0 for s in samples)
+        assert e2e[f"{name}_steps_per_second"] == pytest.approx(statistics.median(samples), 1e-2)
+    assert e2e["speedup"] == pytest.approx(
+        e2e["sparse_steps_per_second"] / e2e["dense_steps_per_second"], rel=1e-2
+    )
+    dense, sparse = e2e["commands"]["dense"], e2e["commands"]["sparse"]
+    assert "--method dense --backend dense" in dense
+    assert "--method rlx2 --actor-sparsity 0.9 --critic-sparsity 0.8 --backend sparse" in sparse
+    for command in (dense, sparse):
+        assert "--env Pendulum-v1" in command and "--total-steps 80" in command
+        assert "--batch-size 32 --hidden 16" in command
+    assert result["cpu"]  # the CPU model, for the figures' record
+    text = table.read_text()
+    assert "| TD3 | Pendulum-v1 | 90% / 80% |" in text and "window (env steps)" in text
+    assert text.count("| 50–80 |") == 1
+
+
+def test_bench_without_end_to_end_has_no_such_field(capsys):
+    main(["bench", *PENDULUM, *SMALL])
+    assert "end_to_end" not in json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (
+            ["--obs-dim", "3", "--act-dim", "1", "--actor-sparsity", "0.9"]
+            + ["--critic-sparsity", "0.8", "--end-to-end"],
+            "--end-to-end trains on a task: give --env",
+        ),
+        ([*PENDULUM, *E2E, "--end-to-end-learning-starts", "50"], "must start after the 50"),
+        (
+            [*PENDULUM, *E2E, "--end-to-end-learning-starts", "10"],
+            "--learning-starts (10) must be >= --batch-size (256)",
+        ),
+        ([*PENDULUM, "--end-to-end", "--end-to-end-window", "70", "60"], "70..60"),
+        ([*PENDULUM, *E2E, "--end-to-end-repeats", "0"], "--end-to-end-repeats must be positive"),
+    ],
+)
+def test_bad_end_to_end_input_exits_2_with_one_line(args, needle, capsys):
+    code, err = run_cli(["bench", *args], capsys)
+    assert_one_line_error(code, err, needle)
+
+
+def test_step_clock_times_the_steps_between_the_window_ends(monkeypatch):
+    ticks = iter(range(100, 200))
+    monkeypatch.setattr(rlx2.bench.time, "perf_counter", lambda: float(next(ticks)))
+    clock = StepClock(gym.make("Pendulum-v1"), window=(3, 7))
+    clock.reset(seed=0)
+    for _ in range(5):
+        clock.step(clock.action_space.sample())
+    with pytest.raises(RuntimeError, match="ended at env step 5, before 7"):
+        clock.steps_per_second()
+    for _ in range(5):
+        clock.step(clock.action_space.sample())
+    # perf_counter is read at steps 3 and 7 only: ticks 100 and 101.
+    assert clock.times == {3: 100.0, 7: 101.0}
+    assert clock.steps_per_second() == 4.0
+
+
+def test_train_wraps_the_training_env_only(tmp_path):
+    """wrap_env sees every training step and none of the evaluation episodes."""
+    from rlx2.config import TrainConfig
+    from rlx2.train.loop import train
+
+    wrapped = []
+
+    def wrap(env):
+        wrapped.append(StepClock(env, (1, 2)))
+        return wrapped[-1]
+
+    args = ["--env", "Pendulum-v1", "--total-steps", "300", "--eval-every", "100", *FAST]
+    config = parse_args(TrainConfig, [*args, "--run-dir", str(tmp_path / "run")])
+    summary = train(config, stream=io.StringIO(), wrap_env=wrap)
+    assert summary["num_evaluations"] == 3  # 3 × 1 episode of 200 steps on the other env
+    (clock,) = wrapped
+    assert clock.steps == 300
+
+
+def test_timed_run_args_make_the_first_steps_of_a_long_run():
+    """RLx2's time-like settings of the short timed run are those of the 1 M-step run."""
+    from rlx2.config import TrainConfig
+
+    task = ["--env", "Hopper-v5", "--method", "rlx2", "--preset", "paper"]
+    short = parse_args(TrainConfig, [*task, *timed_run_args(1000, (2000, 7000))])
+    long = parse_args(TrainConfig, [*task, "--total-steps", "1000000"])
+    assert short.run.total_steps == 7000 and short.run.learning_starts == 1000
+    assert short.run.eval_every > 7000 and short.run.checkpoint_every == 0
+    assert short.value_settings() == long.value_settings()
+    assert short.value_settings().nstep_delay == 100_000  # never reached in the window
+    bad = [*task, *timed_run_args(1000, (2000, 7000), budget_steps=7000)]
+    assert parse_args(TrainConfig, bad).value_settings() != long.value_settings()
+
+
+def test_round_order_rotates_by_one_each_round():
+    assert [round_order("abc", r) for r in range(4)] == [
+        ["a", "b", "c"],
+        ["b", "c", "a"],
+        ["c", "a", "b"],
+        ["a", "b", "c"],
+    ]
+    assert round_order([], 3) == []

@@ -27,6 +27,7 @@ def agent_pair(algo):
     return agents
 
 
+@pytest.mark.slow  # torch.compile: a minute of compilation per algorithm
 @pytest.mark.parametrize("algo", ["td3", "sac"])
 def test_compiled_losses_reproduce_the_eager_update(algo):
     with torch._inductor.config.patch(fallback_random=True):

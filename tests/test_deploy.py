@@ -7,6 +7,7 @@ exported final actor with the run's seed must give the same returns.
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,14 @@ from safetensors.numpy import save
 from rlx2.cli import main
 from rlx2.config import RunConfig
 from rlx2.deploy import NumpyPolicy, PolicyFileError, load_policy
+from rlx2.deploy.c_export import (
+    MAX_WIDTH,
+    CArray,
+    _array_text,
+    c_policy,
+    check_prefix,
+    write_c_policy,
+)
 from rlx2.deploy.export import (
     actor_layers,
     csr_arrays,
@@ -28,7 +37,14 @@ from rlx2.deploy.export import (
     policy_metadata,
     policy_tensors,
 )
-from rlx2.deploy.numpy_policy import EXECUTIONS, _CsrLayer, policy_from_tensors
+from rlx2.deploy.numpy_policy import (
+    EXECUTIONS,
+    _CsrLayer,
+    load_policy_record,
+    policy_from_tensors,
+    policy_record_from_bytes,
+)
+from rlx2.errors import ConfigError
 from rlx2.nets import DeterministicActor
 from rlx2.sparse.masks import linear_weights
 from rlx2.train import rundir
@@ -279,7 +295,7 @@ def test_actor_layers_reads_a_sparse_mlp_like_its_dense_actor():
 
 def test_numpy_policy_and_evaluate_import_no_torch():
     code = (
-        "import sys, rlx2.deploy, rlx2.deploy.numpy_policy, rlx2.deploy.evaluate; "
+        "import sys, rlx2.deploy, rlx2.deploy.numpy_policy, rlx2.deploy.evaluate, rlx2.deploy.c_export; "
         "assert 'torch' not in sys.modules, 'rlx2.deploy imported torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -439,3 +455,281 @@ def test_wrong_observation_size_names_both_sizes(exported):
         policy(np.zeros(4, np.float32))
     with pytest.raises(ValueError, match=r"\(batch, 3\)"):
         policy(np.zeros((2, 2, 3), np.float32))
+
+
+# ------------------------------------------------------------------ C export (issue 13, part 1)
+
+CC = shutil.which("cc")
+needs_cc = pytest.mark.skipif(CC is None, reason="no system C compiler (cc)")
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+U = 2.0**-24  # unit roundoff of float32
+
+RUN_HARNESS = """#include <stdio.h>
+#include "{prefix}.h"
+/* argv[1]: float32 observations [N, OBS_DIM]; argv[2]: float32 actions [N, ACT_DIM] out. */
+int main(int argc, char **argv) {{
+    float obs[{macro}_OBS_DIM], action[{macro}_ACT_DIM];
+    FILE *in, *out;
+    if (argc != 3 || !(in = fopen(argv[1], "rb")) || !(out = fopen(argv[2], "wb"))) return 2;
+    while (fread(obs, sizeof obs, 1, in) == 1) {{
+        {prefix}_act(obs, action);
+        if (fwrite(action, sizeof action, 1, out) != 1) return 1;
+    }}
+    fclose(in);
+    return fclose(out) != 0;
+}}
+"""
+
+
+def compile_c(c_dir: Path, prefix: str, harness: str, name: str) -> Path:
+    (c_dir / f"{name}.c").write_text(harness)
+    exe = c_dir / name
+    sources = [str(c_dir / f"{name}.c")]
+    if f'#include "{prefix}.c"' not in harness:
+        sources.append(str(c_dir / f"{prefix}.c"))
+    cmd = [CC, *CFLAGS, "-I", str(c_dir), *sources, "-lm", "-o", str(exe)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return exe
+
+
+def c_actions(c_dir: Path, prefix: str, obs: np.ndarray) -> np.ndarray:
+    """Compile the generated C with a file-to-file harness and run it on obs [N, obs_dim]."""
+    exe = compile_c(c_dir, prefix, RUN_HARNESS.format(prefix=prefix, macro=prefix.upper()), "run")
+    obs_path, act_path = c_dir / "obs.bin", c_dir / "act.bin"
+    np.ascontiguousarray(obs, dtype=np.float32).tofile(obs_path)
+    subprocess.run([str(exe), str(obs_path), str(act_path)], check=True)
+    return np.fromfile(act_path, dtype=np.float32).reshape(len(obs), -1)
+
+
+def exact_actions_and_error_bound(record, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(exact action [B, act] in float64, a bound on |any float32 evaluation - exact| [B, act]).
+
+    The bound holds for every summation order (sequential C loops, NumPy's pairwise
+    reduceat, BLAS with or without FMA): an inner product of n terms computed in float32 in
+    any order errs by at most γ_n Σ|terms|, γ_n = nu / (1 - nu) (Higham, Accuracy and
+    Stability of Numerical Algorithms, section 3.1). Each layer adds that to its inputs' error
+    carried through |W|; ReLU and tanh are 1-Lipschitz; tanh itself may err by a few ulp
+    (4 allowed), and the action scaling rounds twice. C and NumPy may each be anywhere
+    within this bound of the exact action, so it is the honest tolerance between them.
+    """
+    x = obs.astype(np.float64).T  # [in, B], exact
+    err = np.zeros_like(x)
+    for i, layer in enumerate(record.layers):
+        weight = np.abs(layer.dense_weight().astype(np.float64))  # [out, in]
+        bias = layer.bias.astype(np.float64)[:, None]  # [out, 1]
+        n = layer.n_in + 1  # the products and the bias
+        gamma = n * U / (1 - n * U)
+        y = layer.dense_weight().astype(np.float64) @ x + bias  # [out, B]
+        err = weight @ err + gamma * (weight @ (np.abs(x) + err) + np.abs(bias))
+        x = np.maximum(y, 0.0) if i < len(record.layers) - 1 else y
+    t = np.tanh(x)  # [act, B]
+    err_t = err + 4 * U * (np.abs(t) + err)
+    scale = record.action_scale.astype(np.float64)[:, None]
+    offset = record.action_bias.astype(np.float64)[:, None]
+    exact = t * scale + offset
+    bound = scale * err_t + 2 * U * (scale * (np.abs(t) + err_t) + np.abs(offset))
+    return exact.T, bound.T
+
+
+def assert_within_float32_bound(got: np.ndarray, record, obs: np.ndarray, what: str) -> None:
+    exact, bound = exact_actions_and_error_bound(record, obs)
+    excess = np.abs(got.astype(np.float64) - exact) - bound
+    assert excess.max() <= 0, f"{what}: exceeds the float32 bound by {excess.max():.3g}"
+
+
+def observations(obs_dim: int, count: int = 2000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(scale=3.0, size=(count, obs_dim)).astype(np.float32)
+
+
+def record_of(layers, scale, offset, algo="td3"):
+    """The validated record of hand-made layers, through the bytes of a CSR policy file."""
+    metadata = policy_metadata(layers, algo, "Toy-v0", len(scale), {})
+    data = save(policy_tensors(layers, scale, offset, "csr"), {**metadata, "storage": "csr"})
+    return policy_record_from_bytes(data)
+
+
+@needs_cc
+@pytest.mark.parametrize("layout", ["csr", "dense", "auto"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_c_export_computes_the_numpy_policy(case, layout, runs, exported, tmp_path):
+    record = load_policy_record(exported[case])
+    policy = c_policy(record, "pol", layout)
+    write_c_policy(policy, tmp_path)
+    obs = observations(3)
+    got = c_actions(tmp_path, "pol", obs)  # [2000, 1]
+    expected = load_policy(exported[case])(obs)
+    assert got.shape == expected.shape == (2000, 1)
+    assert_within_float32_bound(got, record, obs, "C")
+    assert_within_float32_bound(expected, record, obs, "NumPy")  # the bound is sound
+    # The worst-case bound is ~1000x the differences actually seen (on the Hopper actors:
+    # bound 3e-4 to 4e-3, differences 6e-8 to 1.2e-6; docs/deploy.md), so also hold C to
+    # 1e-5 of NumPy, the tolerance of the NumPy-vs-torch test above.
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    # auto: CSR where it takes fewer bytes than the dense matrix (4 per weight): 4-byte value
+    # and 1-byte index per active weight, 1-byte count per row (all widths <= 255 here).
+    by_bytes = tuple(
+        "csr" if 5 * layer.num_active + layer.n_out < 4 * layer.n_out * layer.n_in else "dense"
+        for layer in record.layers
+    )
+    assert ("csr" in by_bytes) == case[1].startswith("rigl")
+    expected_layouts = {"csr": ("csr",) * 3, "dense": ("dense",) * 3, "auto": by_bytes}
+    assert policy.layouts == expected_layouts[layout]
+    if layout == "auto":  # and the torch actor it came from (the NumPy tests' tolerance)
+        agent, _, _ = load_final_agent(runs[case])
+        np.testing.assert_allclose(got, torch_actions(agent, obs), rtol=0, atol=1e-5)
+
+
+@needs_cc
+@pytest.mark.parametrize("layout", ["csr", "dense"])
+@pytest.mark.parametrize(
+    ("widths", "density", "expect_types"),
+    [
+        ([5, 8, 7, 3, 2], 0.4, {"unsigned char"}),  # 3 hidden layers: the buffers alternate
+        ([4, 2], 0.6, {"unsigned char"}),  # no hidden layer: obs -> action, no buffers
+        # csr layer 0: indices >= 256 and rows of > 255 weights; layer 1: both fit 8 bits.
+        # dense: 300 = 37 blocks of 8 partial sums + a tail of 4; 40 = 5 blocks.
+        ([300, 40, 2], 0.9, {"unsigned short", "unsigned char"}),
+        ([6, 9, 9, 2], 0.0, set()),  # no active weight at all: every layer is its bias
+    ],
+)
+def test_c_export_of_hand_made_policies(widths, density, expect_types, layout, tmp_path):
+    rng = np.random.default_rng(len(widths) + int(10 * density))
+    layers = random_layers(rng, widths, density)
+    if density:
+        layers[0][1][1] = False  # an empty row
+        layers[0][0][1] = 0.0
+    scale = rng.uniform(0.5, 3.0, widths[-1]).astype(np.float32)
+    offset = rng.uniform(-1.0, 1.0, widths[-1]).astype(np.float32)
+    record = record_of(layers, scale, offset)
+    policy = c_policy(record, "toy", layout)
+    write_c_policy(policy, tmp_path)
+    obs = observations(widths[0], 500)
+    got = c_actions(tmp_path, "toy", obs)
+    assert_within_float32_bound(got, record, obs, "C")
+    assert_within_float32_bound(NumpyPolicy.from_record(record, "csr")(obs), record, obs, "NumPy")
+    int_types = {a.c_type for a in policy.arrays if a.c_type != "float"}
+    assert int_types == (expect_types if layout == "csr" else set())
+    hidden = widths[1:-1]
+    buffers = max(hidden[0::2], default=0) + max(hidden[1::2], default=0)
+    partial_sums = 8 if layout == "dense" and max(widths[:-1]) >= 32 else 0
+    assert policy.work_bytes == 4 * (buffers + partial_sums)
+    assert ("float part[8];" in policy.source) == bool(partial_sums)
+
+
+@needs_cc
+def test_c_footprint_is_what_the_compiler_allocates(tmp_path):
+    rng = np.random.default_rng(5)
+    layers = random_layers(rng, [11, 32, 24, 3], 0.2)
+    layers[2] = (rng.normal(size=(3, 24)).astype(np.float32), np.ones((3, 24), bool), layers[2][2])
+    record = record_of(layers, np.ones(3, np.float32), np.zeros(3, np.float32))
+    policy = c_policy(record, "fp", "auto")
+    write_c_policy(policy, tmp_path)
+    # The header's figure, the arrays' sizeof on this compiler, and the arithmetic by hand.
+    sizes = " + ".join(f"sizeof {array.name}" for array in policy.arrays)
+    harness = (
+        '#include <stdio.h>\n#include "fp.c"\n'
+        f'int main(void) {{ printf("%lu %d %d\\n", (unsigned long)({sizes}), '
+        "FP_CONST_BYTES, FP_WORK_BYTES); return 0; }\n"
+    )
+    exe = compile_c(tmp_path, "fp", harness, "footprint")
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert [int(v) for v in out] == [policy.const_bytes, policy.const_bytes, 4 * (32 + 24)]
+    by_hand = 4 * (32 + 24 + 3) + 2 * 4 * 3  # biases, action scaling
+    for (weight, mask, _), kind in zip(layers, policy.layouts, strict=True):
+        nnz = int(mask.sum())
+        by_hand += nnz * (4 + 1) + mask.shape[0] if kind == "csr" else 4 * weight.size
+    assert policy.const_bytes == by_hand and policy.layouts == ("csr", "csr", "dense")
+
+
+@needs_cc
+def test_generated_c_needs_only_math_h_and_has_no_mutable_data(exported, tmp_path):
+    policy = c_policy(load_policy_record(exported[("sac", "rigl")]), "sac_pol", "auto")
+    write_c_policy(policy, tmp_path)
+    includes = [line for line in policy.source.splitlines() if line.startswith("#include")]
+    assert includes == ["#include <math.h>", '#include "sac_pol.h"']
+    assert "#include" not in policy.header
+    obj = tmp_path / "sac_pol.o"
+    cmd = [CC, *CFLAGS, "-c", str(tmp_path / "sac_pol.c"), "-o", str(obj)]
+    subprocess.run(cmd, check=True)
+    if shutil.which("nm"):  # every symbol it needs from outside: tanhf
+        nm = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, check=True)
+        assert [line.split()[-1] for line in nm.stdout.splitlines()] == ["tanhf"]
+    if shutil.which("size"):  # no writable data: everything is const or on the stack
+        size = subprocess.run(["size", str(obj)], capture_output=True, text=True, check=True)
+        text, data, bss = (int(v) for v in size.stdout.splitlines()[1].split()[:3])
+        assert data == 0 and bss == 0 and text >= policy.const_bytes
+
+
+def test_c_float_literals_are_exact():
+    values = np.array(
+        [0.0, -0.0, 1.5, -2.75, 1e-45, 3.4028235e38, 0.1, -1 / 3, 1e-40], dtype=np.float32
+    )
+    array = CArray("x", "float", values.shape, values)
+    text = _array_text(array)
+    literals = text.split("{")[1].split("}")[0].replace(",", " ").split()
+    assert all(lit.endswith("f") for lit in literals)
+    parsed = np.array([float.fromhex(lit[:-1]) for lit in literals], dtype=np.float32)
+    assert parsed.tobytes() == values.tobytes()  # bit for bit, signed zero included
+
+
+@pytest.mark.parametrize("prefix", ["a", "Hopper_v5", "p" * 27])
+def test_check_prefix_accepts_c_identifiers(prefix):
+    assert check_prefix(prefix) == prefix
+
+
+@pytest.mark.parametrize("prefix", ["", "1pol", "_pol", "my-policy", "pol icy", "é", "p" * 28])
+def test_export_rejects_a_bad_prefix(prefix, runs, tmp_path, capsys):
+    args = ["export", str(runs[("td3", "dense")]), "--format", "c", "--out", str(tmp_path / "c")]
+    code, err = run_cli([*args, "--prefix", prefix], capsys)
+    assert_one_line_error(code, err, "is not a C identifier prefix")
+    assert not (tmp_path / "c").exists()
+
+
+@needs_cc
+def test_rlx2_export_format_c_is_the_policy_files_c(runs, exported, tmp_path, capsys):
+    case = ("td3", "rigl")
+    out = tmp_path / "deep" / "c"  # created, parents too
+    main(["export", str(runs[case]), "--format", "c", "--out", str(out), "--prefix", "hop"])
+    line = capsys.readouterr().out
+    policy = c_policy(load_policy_record(exported[case]), "hop", "auto")
+    assert line.count("\n") == 1 and f"[C99, layers {'/'.join(policy.layouts)}]" in line
+    assert f"constant data {policy.const_bytes} bytes" in line
+    assert f"working memory {policy.work_bytes} bytes" in line
+    # One definition: the C from the run is the C of the exported policy file, byte for byte.
+    assert (out / "hop.c").read_text() == policy.source
+    assert (out / "hop.h").read_text() == policy.header
+    assert sorted(p.name for p in out.iterdir()) == ["hop.c", "hop.h"]  # no temporary left
+    header = policy.header
+    for macro, value in [("OBS_DIM", 3), ("ACT_DIM", 1), ("CONST_BYTES", policy.const_bytes)]:
+        assert f"#define HOP_{macro} {value}\n" in header
+    main(["export", str(runs[case]), "--format", "c", "--out", str(out / "d"), "--prefix", "hop"])
+    dense = (out / "d" / "hop.c").read_text()
+    assert dense == policy.source  # deterministic
+    main(["export", str(runs[case]), "--format", "c", "--dense", "--out", str(out / "e")])
+    assert "[C99, layers dense/dense/dense]" in capsys.readouterr().out
+    assert (out / "e" / "policy.h").exists()
+
+
+def test_export_format_c_refuses_to_overwrite(runs, tmp_path, capsys):
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "policy.c").write_text("/* mine */")
+    args = ["export", str(runs[("td3", "dense")]), "--format", "c", "--out", str(out)]
+    code, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, "already holds policy.c; pass --overwrite")
+    assert (out / "policy.c").read_text() == "/* mine */" and not (out / "policy.h").exists()
+    main([*args, "--overwrite"])
+    assert "policy_act" in (out / "policy.c").read_text()
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    code, err = run_cli([*args[:-1], str(not_a_dir)], capsys)
+    assert_one_line_error(code, err, "is a file; with --format c it names a directory")
+
+
+def test_c_export_rejects_layers_too_wide_for_16_bit_indices():
+    rng = np.random.default_rng(0)
+    layers = random_layers(rng, [MAX_WIDTH + 1, 1], 1e-4)
+    record = record_of(layers, np.ones(1, np.float32), np.zeros(1, np.float32))
+    with pytest.raises(ConfigError, match="at most 65535 units"):
+        c_policy(record)

@@ -19,7 +19,7 @@ REFERENCE_NUMBERS = DOCS / "reference-numbers.md"
 TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".sh", ".txt"}
 # Where the spec and the paper's numbers lived before they moved into docs/.
 OUTSIDE_NAMES = ("REFERENCE_NUMBERS.md", "RLX2.md", "../shared", "shared/spec")
-# "§N" and "§N.M"; "STYLE §N" cites the style guide, not the spec.
+# "§N" and "§N.M" cite docs/spec.md only ("STYLE §N" the style guide); other sources say "section".
 CITATION = re.compile(r"(?<!STYLE )§(\d+(?:\.\d+)?)")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 

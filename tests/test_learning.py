@@ -10,6 +10,8 @@ import pytest
 
 from rlx2.cli import main
 
+pytestmark = pytest.mark.slow  # learning runs: minutes each
+
 RANDOM_POLICY_RETURN = -1200.0
 
 

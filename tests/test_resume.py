@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import toy_envs  # noqa: F401
+from rlx2 import locking
 from rlx2.cli import main
 from rlx2.config import AgentConfig, RunConfig, SparseConfig, TrainConfig, ValueConfig
 from rlx2.train import rundir
@@ -66,6 +67,7 @@ def assert_tensors_equal(a, b, path="state"):
         assert a == b, path
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_completes_with_every_evaluation_once(tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -91,6 +93,8 @@ def test_sigkill_then_resume_completes_with_every_evaluation_once(tmp_path):
     proc.wait()
     assert (run_dir / "checkpoints" / LATEST).exists(), "no checkpoint was written before the kill"
     assert rundir.run_status(run_dir) == "running"  # killed without a word: still "running"
+    # The killed writer's lock file is left, naming it; its flock died with it: no obstacle.
+    assert locking.read_owner(run_dir / rundir.LOCK).pid == proc.pid
     done = subprocess.run(
         [sys.executable, "-m", "rlx2.cli", "train", "--resume", str(run_dir), "--quiet"],
         env=env,
@@ -112,22 +116,24 @@ def test_sigkill_then_resume_completes_with_every_evaluation_once(tmp_path):
     assert (run_dir / "checkpoints" / "final.pt").exists() and not (
         run_dir / "checkpoints" / LATEST
     ).exists()
+    assert not (run_dir / rundir.LOCK).exists()
 
 
-def test_resume_in_process_after_interruption(tmp_path, monkeypatch):
-    """Interrupt at step 700 (after the checkpoint at 500): resume redoes 501..700 once."""
+def test_resume_in_process_after_interruption(tmp_path, monkeypatch, capsys):
+    """Ctrl-C (SIGINT) at step 600: a clean stop there, with a checkpoint at 600 (after the one
+    at 500), status interrupted, exit 130; resume continues from 601, each step once."""
     run_dir = tmp_path / "run"
     from rlx2.train import loop
 
     original = loop.Trainer._evaluate
 
-    def interrupt_at_700(self, step, *args):
+    def ctrl_c_at_600(self, step, *args):
         original(self, step, *args)
         if step == 600:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(loop.Trainer, "_evaluate", interrupt_at_700)
-    with pytest.raises(SystemExit):
+    monkeypatch.setattr(loop.Trainer, "_evaluate", ctrl_c_at_600)
+    with pytest.raises(SystemExit) as exc:
         main(
             [
                 "train",
@@ -140,10 +146,11 @@ def test_resume_in_process_after_interruption(tmp_path, monkeypatch):
                 str(run_dir),
             ]
         )
-    failed = json.loads((run_dir / "summary.json").read_text())
-    assert (
-        failed["status"] == "failed" and failed["reason"] == "interrupted" and failed["step"] == 600
-    )
+    assert exc.value.code == 128 + signal.SIGINT
+    assert "interrupted by SIGINT at step 600/1000" in capsys.readouterr().err
+    stopped = json.loads((run_dir / "summary.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["step"] == 600
+    assert stopped["checkpoint_step"] == 600 and "SIGINT" in stopped["reason"]
     assert steps_of(run_dir) == [200, 400, 600]
     monkeypatch.setattr(loop.Trainer, "_evaluate", original)
     summary = resume(run_dir)

@@ -13,9 +13,16 @@ machine shared with other work leaves out the time spent waiting for a core.
 * ``inference_batch1``: ``agent.act_deterministic(obs)`` for one NumPy observation, as when
   acting and evaluating; ``inference_batch256``: the deterministic actor ``actor(obs)`` on a
   batch without autograd, as the dynamic buffer's policy distance.
+* ``end_to_end`` (with ``--end-to-end``): training steps/s of ``rlx2 train``'s own loop
+  (act, env step, replay, update, evaluation off) for the dense method and RLx2 on the
+  sparse backend, over the env steps of ``--end-to-end-window`` after a warm-up of
+  ``--end-to-end-learning-starts`` random steps; the runs alternate and the figure is the
+  median over ``--end-to-end-repeats``. ``speedup`` is ``sparse / dense`` steps/s. Needs
+  ``--env``. benchmarks/peers.py times SB3 and SBX the same way (``StepClock``).
 
     rlx2 bench --algo td3 --obs-dim 11 --act-dim 3 --actor-sparsity 0.98 --critic-sparsity 0.95
     rlx2 bench --algo sac --env Hopper-v5 --preset paper --markdown bench.md
+    rlx2 bench --algo td3 --env Hopper-v5 --preset paper --end-to-end
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import gymnasium as gym
 
 from rlx2.config import Algo, _flag, require_positive
 from rlx2.errors import ConfigError
@@ -73,6 +82,14 @@ class BenchConfig:
     """Seed of the networks, masks and data."""
     markdown: str | None = None
     """Also write the results as a markdown table into this file (its own section)."""
+    end_to_end: bool = False
+    """Also time short training runs (rlx2 train's loop, evaluation off): dense vs RLx2 on the sparse backend."""
+    end_to_end_learning_starts: int = 1_000
+    """Random-action warm-up steps of each timed run."""
+    end_to_end_window: tuple[int, int] = (2_000, 7_000)
+    """Env steps between which training steps/s is timed (the run stops at the second)."""
+    end_to_end_repeats: int = 1
+    """Timed runs per contender, alternating; the median is reported."""
 
     def __post_init__(self) -> None:
         if self.env is None and (self.obs_dim is None or self.act_dim is None):
@@ -104,6 +121,11 @@ class BenchConfig:
             raise ConfigError(
                 "--actor-sparsity and --critic-sparsity are required (or --env with --preset paper)"
             )
+        if self.end_to_end:
+            if self.env is None:
+                raise ConfigError("--end-to-end trains on a task: give --env")
+            require_positive(self, "end_to_end_repeats")
+            check_window(self.end_to_end_learning_starts, self.end_to_end_window)
 
     def sparsities(self) -> tuple[float, float]:
         """(actor, critic) sparsity of the masked and sparse networks."""
@@ -117,6 +139,13 @@ class BenchConfig:
 
 
 # ---------------------------------------------------------------- timing
+
+
+def round_order(names: Sequence[str], round_index: int) -> list[str]:
+    """The contenders' order in round ``round_index``: rotated by one each round, so that no
+    contender always runs first or always follows the same one."""
+    shift = round_index % len(names) if names else 0
+    return [*names[shift:], *names[:shift]]
 
 
 def interleaved_medians(
@@ -135,13 +164,13 @@ def interleaved_times(
     of the calling thread: on a machine shared with other processes it leaves out the time
     this process waits for a core, which wall-clock time counts).
 
-    In each round every function runs ``calls`` times, one function after the other; the
-    order rotates from round to round so no contender always follows the same one.
+    In each round every function runs ``calls`` times, one function after the other, in
+    ``round_order``.
     """
     names = list(fns)
     samples: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in names}
     for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+        for name in round_order(names, r):
             fn = fns[name]
             wall, cpu = time.perf_counter(), time.thread_time()
             for _ in range(calls):
@@ -171,6 +200,91 @@ def _row(times: dict[str, dict[str, float]]) -> dict[str, float]:
     row["speedup_cpu"] = round(times["dense"]["cpu"] / times["sparse"]["cpu"], 3)
     row["speedup_vs_masked_cpu"] = round(times["masked"]["cpu"] / times["sparse"]["cpu"], 3)
     return row
+
+
+def check_window(learning_starts: int, window: tuple[int, int]) -> None:
+    """The timed steps come after the warm-up and at least one update (JIT compilation)."""
+    start, stop = window
+    if learning_starts < 0:
+        raise ConfigError(f"learning starts must be >= 0, got {learning_starts}")
+    if not learning_starts < start < stop:
+        raise ConfigError(
+            f"the timed window {start}..{stop} must start after the {learning_starts} warm-up "
+            "steps and end after it starts (learning starts < start < stop)"
+        )
+
+
+class StepClock(gym.Wrapper):
+    """An environment wrapper that notes ``perf_counter()`` when its step count reaches each
+    end of ``window``.
+
+    The same instrument times rlx2 (``train(wrap_env=...)``) and SB3/SBX (the wrapped env
+    passed to them), so every library's steps/s covers exactly the same work: from the
+    return of env step ``start`` to the return of env step ``stop``, i.e. ``stop - start``
+    whole cycles of update, act, env step and replay insertion.
+    """
+
+    def __init__(self, env: gym.Env, window: tuple[int, int]):
+        super().__init__(env)
+        self.window = window
+        self.steps = 0
+        self.times: dict[int, float] = {}
+
+    def step(self, action: Any) -> Any:
+        result = self.env.step(action)
+        self.steps += 1
+        if self.steps in self.window:
+            self.times[self.steps] = time.perf_counter()
+        return result
+
+    def steps_per_second(self) -> float:
+        start, stop = self.window
+        if stop not in self.times:
+            raise RuntimeError(f"the run ended at env step {self.steps}, before {stop}")
+        return (stop - start) / (self.times[stop] - self.times[start])
+
+
+def timed_run_args(
+    learning_starts: int, window: tuple[int, int], budget_steps: int = 1_000_000
+) -> list[str]:
+    """``rlx2 train`` options that make a run the first ``window[1]`` steps of a
+    ``budget_steps`` run, evaluation and checkpoints off.
+
+    The run stops at the window's end; ``--budget-scale`` keeps RLx2's time-like settings
+    (n-step delay, buffer bounds, buffer checks) those of the long run rather than shrinking
+    them to the short one. The topology interval (10 000 updates) is absolute.
+    """
+    from rlx2.paper import TOTAL_STEPS as PAPER_TOTAL_STEPS
+
+    stop = window[1]
+    return [
+        *("--total-steps", str(stop), "--learning-starts", str(learning_starts)),
+        *("--eval-every", str(stop + 1), "--checkpoint-every", "0"),
+        *("--budget-scale", repr(min(1.0, budget_steps / PAPER_TOTAL_STEPS)), "--quiet"),
+    ]
+
+
+def training_steps_per_second(train_args: Sequence[str], window: tuple[int, int]) -> float:
+    """Env steps/s of ``rlx2 train TRAIN_ARGS`` between the steps of ``window``, in this
+    process, in a temporary run directory (deleted afterwards)."""
+    import io
+    import tempfile
+
+    from rlx2.cli import parse_args
+    from rlx2.config import TrainConfig
+    from rlx2.train.loop import train
+
+    clocks: list[StepClock] = []
+
+    def wrap(env: gym.Env) -> gym.Env:
+        clocks.append(StepClock(env, window))
+        return clocks[-1]
+
+    with tempfile.TemporaryDirectory(prefix="rlx2-bench-") as tmp:
+        config = parse_args(TrainConfig, [*train_args, "--run-dir", f"{tmp}/run"], "rlx2 train")
+        train(config, stream=io.StringIO(), wrap_env=wrap)
+    (clock,) = clocks  # the training env only
+    return clock.steps_per_second()
 
 
 # ---------------------------------------------------------------- the measurement
@@ -254,6 +368,48 @@ def random_batches(config: BenchConfig, spec: Any, count: int = 8) -> list[Any]:
     return [buffer.sample(config.batch_size, config.nstep) for _ in range(count)]
 
 
+def end_to_end_args(config: BenchConfig) -> dict[str, list[str]]:
+    """``rlx2 train`` options of the two timed runs: the dense method, and RLx2 at the
+    config's sparsities on the sparse backend; same task, seed and hyperparameters."""
+    assert config.env is not None  # __post_init__
+    actor, critic = config.sparsities()
+    common = [
+        *("--env", config.env, "--algo", config.algo, "--seed", str(config.seed)),
+        *("--batch-size", str(config.batch_size), "--hidden", str(config.hidden)),
+        *("--threads", str(config.threads)),
+        *timed_run_args(config.end_to_end_learning_starts, config.end_to_end_window),
+    ]
+    return {
+        "dense": ["--method", "dense", "--backend", "dense", *common],
+        "sparse": [
+            *("--method", "rlx2", "--actor-sparsity", repr(actor)),
+            *("--critic-sparsity", repr(critic), "--backend", "sparse"),
+            *common,
+        ],
+    }
+
+
+def end_to_end(config: BenchConfig) -> dict[str, Any]:
+    """Training steps/s of the runs of ``end_to_end_args``, alternating, medians."""
+    runs = end_to_end_args(config)
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(config.end_to_end_repeats):
+        for name in round_order(list(runs), r):
+            samples[name].append(training_steps_per_second(runs[name], config.end_to_end_window))
+    dense, sparse = (statistics.median(samples[name]) for name in ("dense", "sparse"))
+    return {
+        "sparse_method": "rlx2",
+        "learning_starts": config.end_to_end_learning_starts,
+        "window": list(config.end_to_end_window),
+        "repeats": config.end_to_end_repeats,
+        "dense_steps_per_second": round(dense, 1),
+        "sparse_steps_per_second": round(sparse, 1),
+        "speedup": round(sparse / dense, 3),
+        "samples": {name: [round(v, 1) for v in values] for name, values in samples.items()},
+        "commands": {name: "rlx2 train " + " ".join(args) for name, args in runs.items()},
+    }
+
+
 def measure(config: BenchConfig) -> dict[str, Any]:
     """Run the benchmark described by ``config``; returns the JSON-ready result."""
     import torch
@@ -298,6 +454,8 @@ def measure(config: BenchConfig) -> dict[str, Any]:
             results[f"inference_batch{batch}"] = _row(
                 interleaved_times(actors, config.repeats, calls)
             )
+    if config.end_to_end:
+        results["end_to_end"] = end_to_end(config)
     actor_sparsity, critic_sparsity = config.sparsities()
     sparse_agent = agents["sparse"]
     return {
@@ -359,6 +517,21 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
                 f"**{row['speedup_cpu']:.2f}×** ({row['speedup']:.2f}×) | "
                 f"{row['speedup_vs_masked_cpu']:.2f}× ({row['speedup_vs_masked']:.2f}×) |"
             )
+    if any("end_to_end" in r for r in results):
+        lines += [
+            "",
+            "| algo | task | actor / critic sparsity | training, dense (steps/s) | RLx2, sparse (steps/s) | speedup | window (env steps) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in results:
+            if "end_to_end" in r:
+                e2e = r["end_to_end"]
+                lines.append(
+                    f"| {r['algo'].upper()} | {task_label(r)} | {r['actor_sparsity']:.0%} / "
+                    f"{r['critic_sparsity']:.0%} | {e2e['dense_steps_per_second']:.0f} | "
+                    f"{e2e['sparse_steps_per_second']:.0f} | **{e2e['speedup']:.2f}×** | "
+                    f"{e2e['window'][0]}–{e2e['window'][1]} |"
+                )
     return "\n".join(lines)
 
 
@@ -381,10 +554,15 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 def cli_main(args: list[str]) -> None:
     """``rlx2 bench``: prints the result as JSON (and writes --markdown)."""
-    from rlx2.cli import parse
+    from rlx2.cli import parse, parse_args
 
     config: BenchConfig = parse(BenchConfig, args, "rlx2 bench")
     config.sparsities()  # an --env outside the paper's table fails here, before any work
+    if config.end_to_end:  # so do options rlx2 train would reject (e.g. warm-up < batch)
+        from rlx2.config import TrainConfig
+
+        for train_args in end_to_end_args(config).values():
+            parse_args(TrainConfig, train_args, "rlx2 train")
     from rlx2.config import numba_available
 
     if not numba_available():
@@ -404,10 +582,14 @@ def cli_main(args: list[str]) -> None:
 
 __all__ = [
     "BenchConfig",
+    "StepClock",
     "cli_main",
     "cpu_model",
     "interleaved_medians",
     "interleaved_times",
     "markdown_table",
     "measure",
+    "round_order",
+    "timed_run_args",
+    "training_steps_per_second",
 ]

@@ -118,8 +118,8 @@ def _cost(args: Sequence[str]) -> None:
     from rlx2.config import CostConfig
 
     config = parse(CostConfig, args, f"{PROG} cost")
+    from rlx2.paper import NSTEP
     from rlx2.presets import paper_sparsities
-    from rlx2.resolve import PAPER_NSTEP
     from rlx2.sparse.accounting import cost_report
 
     obs_dim, act_dim = config.obs_dim, config.act_dim
@@ -137,11 +137,7 @@ def _cost(args: Sequence[str]) -> None:
         actor, critic = actor or 0.0, critic or 0.0
     if actor is None or critic is None:
         fail(f"--method {config.method} needs --actor-sparsity and --critic-sparsity")
-    nstep = (
-        config.nstep
-        if config.nstep is not None
-        else (PAPER_NSTEP if config.method == "rlx2" else 1)
-    )
+    nstep = config.nstep if config.nstep is not None else (NSTEP if config.method == "rlx2" else 1)
     report = cost_report(
         config.algo,
         obs_dim,
@@ -201,7 +197,10 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
         _bench,
         "time TD3/SAC updates and actor inference: dense vs masked vs sparse execution",
     ),
-    "export": (_export, "write a run's final actor as a compact sparse policy file (safetensors)"),
+    "export": (
+        _export,
+        "write a run's final actor as a compact sparse policy file (safetensors) or C99 source",
+    ),
     "evaluate": (_evaluate, "evaluate an exported policy file with NumPy only"),
     "cost": (
         _cost,
@@ -229,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = COMMANDS.get(argv[0])
     if command is None:
         fail(f"unknown command {argv[0]!r}; choose one of: {', '.join(COMMANDS)}")
-    from rlx2.errors import TrainingFailed
+    from rlx2.errors import Interrupted, TrainingFailed, os_error_text
 
     try:
         command[0](argv[1:])
@@ -237,8 +236,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(exc))
     except TrainingFailed as exc:  # the run directory's summary.json records it too
         fail(f"training failed: {exc}", code=1)
+    except Interrupted as exc:  # a clean stop on SIGTERM/SIGINT: the shell's 128 + signal
+        fail(str(exc), code=128 + exc.signum)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except OSError as exc:  # bad paths are checked up front (exit 2); this is a failure midway
+        fail(os_error_text(exc), code=1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
+from rlx2 import paper
 from rlx2.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,9 +62,12 @@ EXECUTION_FIELDS = frozenset(
         "device",
         "log_every",
         "checkpoint_every",
+        "checkpoint_minutes",
         "resume",
         "backend",
         "compile",
+        "diagnostics",
+        "dormant_tau",
     }
 )
 
@@ -72,17 +76,17 @@ EXECUTION_FIELDS = frozenset(
 class AgentConfig:
     """What TD3 and SAC share (spec §1)."""
 
-    gamma: float = 0.99
+    gamma: float = paper.GAMMA
     """Discount factor γ, in (0, 1]."""
-    tau: float = 0.005
+    tau: float = paper.TAU
     """Polyak coefficient of the target networks, in (0, 1]."""
-    actor_lr: float = 3e-4
+    actor_lr: float = paper.LEARNING_RATE
     """Adam learning rate of the actor."""
-    critic_lr: float = 3e-4
+    critic_lr: float = paper.LEARNING_RATE
     """Adam learning rate of the critic."""
-    batch_size: int = 256
+    batch_size: int = paper.BATCH_SIZE
     """Transitions (or n-step windows) per gradient update."""
-    hidden: int = 256
+    hidden: int = paper.HIDDEN
     """Width of the two hidden layers of every network."""
 
     def __post_init__(self) -> None:
@@ -97,13 +101,13 @@ class AgentConfig:
 class TD3Config:
     """TD3 specifics (Fujimoto et al. 2018; spec §1). Noise scales are fractions of the action half-range."""
 
-    exploration_noise: float = 0.1
+    exploration_noise: float = paper.TD3_EXPLORATION_NOISE
     """Std of the Gaussian exploration noise."""
-    policy_noise: float = 0.2
+    policy_noise: float = paper.TD3_POLICY_NOISE
     """Std of the target policy smoothing noise."""
-    noise_clip: float = 0.5
+    noise_clip: float = paper.TD3_NOISE_CLIP
     """Clip of the target policy smoothing noise."""
-    policy_delay: int = 2
+    policy_delay: int = paper.TD3_POLICY_DELAY
     """Critic updates per actor (and target) update."""
 
     def __post_init__(self) -> None:
@@ -115,7 +119,7 @@ class TD3Config:
 class SACConfig:
     """SAC specifics (Haarnoja et al. 2018; spec §1)."""
 
-    alpha_lr: float = 3e-4
+    alpha_lr: float = paper.LEARNING_RATE
     """Adam learning rate of log α."""
     init_alpha: float = 1.0
     """Initial entropy coefficient α (log α starts at log of this; the reference starts at 1)."""
@@ -138,13 +142,13 @@ class SACConfig:
 class RunConfig:
     """The run itself: budget, evaluation cadence, seeding, outputs (spec §8)."""
 
-    total_steps: int = 3_000_000
+    total_steps: int = paper.TOTAL_STEPS
     """Environment steps of the whole run."""
-    learning_starts: int = 25_000
+    learning_starts: int = paper.LEARNING_STARTS
     """Steps of uniformly random actions before learning starts (warm-up)."""
-    eval_every: int = 5_000
+    eval_every: int = paper.EVAL_EVERY
     """Evaluate the deterministic policy every this many env steps."""
-    eval_episodes: int = 10
+    eval_episodes: int = paper.EVAL_EPISODES
     """Episodes per evaluation (separate env seeded seed+100)."""
     seed: int = 0
     """Seed of everything (env, networks, replay sampling)."""
@@ -152,8 +156,10 @@ class RunConfig:
     """Exact directory to write; default runs/<env>_<algo>_<method>_s<seed>_<time>."""
     threads: int = 1
     """torch intra-op threads (small MLPs are fastest with 1)."""
-    checkpoint_every: int = 0
-    """Save a resumable checkpoint every this many env steps (0: only the final one)."""
+    checkpoint_every: int = 100_000
+    """Save a resumable checkpoint (checkpoints/latest.pt, replay buffer included: ~124 MB for Hopper at 1 M transitions) every this many env steps (0: never by steps)."""
+    checkpoint_minutes: float = 30.0
+    """Also save it when this many minutes have passed since the last one, whichever comes first (0: never by time)."""
     log_every: int = 1_000
     """Write training metrics to TensorBoard every this many env steps."""
     quiet: bool = False
@@ -166,12 +172,18 @@ class RunConfig:
     """torch device for the networks (cpu, cuda)."""
     backend: Backend = "auto"
     """How networks execute: dense (nn.Linear) | masked (nn.Linear with masks: the reference, any device) | sparse (only the active weights, CPU, numba) | auto (sparse for sparse methods at >= 50 % sparsity on the CPU with numba installed and no --compile, else masked; dense for dense and tiny)."""
+    diagnostics: bool = True
+    """At each evaluation, log the critic's Q-value bias on the evaluation episodes, τ-dormant neurons per layer and topology exploration (TensorBoard, evaluations.csv, summary.json); --no-diagnostics skips them."""
+    dormant_tau: float = 0.1
+    """τ of the dormant-neuron diagnostic (ReDo): a neuron is dormant when its mean |activation| is at most τ times its layer's."""
     compile: bool = False
     """torch.compile the update's losses (dense and masked backends): fused kernels, and CUDA graphs on a GPU (mode reduce-overhead). Costs ~30-60 s of compilation at the start."""
 
     def __post_init__(self) -> None:
         require_positive(self, "total_steps", "eval_every", "eval_episodes", "threads", "log_every")
-        require_non_negative(self, "learning_starts", "checkpoint_every")
+        require_non_negative(
+            self, "learning_starts", "checkpoint_every", "checkpoint_minutes", "dormant_tau"
+        )
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         if self.backend not in BACKENDS:
@@ -211,9 +223,9 @@ class SparseConfig:
     """Per-layer allocation: Erdős–Rényi (er) or every layer at the same sparsity (uniform)."""
     topology: str | None = None
     """Topology scheme overriding the method's (static, set, rigl, or a registered one)."""
-    topology_interval: int = 10_000
+    topology_interval: int = paper.TOPOLOGY_INTERVAL
     """ΔT: evolve the topology every this many updates of that network."""
-    drop_fraction: float = 0.5
+    drop_fraction: float = paper.DROP_FRACTION
     """ζ₀: initial drop fraction of the cosine schedule, in (0, 1]."""
     topology_end_fraction: float = 1.0
     """T_end as a fraction of each network's total updates (1.0: evolve until the end, spec §3)."""
@@ -229,7 +241,7 @@ class SparseConfig:
         if not (0.0 < self.drop_fraction <= 1.0):
             raise ConfigError(f"--drop-fraction must be in (0, 1], got {self.drop_fraction!r}")
         if self.topology is not None:
-            from rlx2.sparse.topology import get_topology
+            from rlx2.sparse.schemes import get_topology
 
             get_topology(self.topology)  # unknown names raise ConfigError listing the valid ones
 
@@ -253,7 +265,7 @@ class ValueConfig:
     """Gradient iterations with 1-step targets before switching to n (default: 300 000 × budget scale)."""
     dynamic_buffer: Literal["auto", "on", "off"] = "auto"
     """Dynamic-capacity replay buffer (auto: on with RLx2 value learning)."""
-    buffer_size: int = 1_000_000
+    buffer_size: int = paper.BUFFER_SIZE
     """Capacity of the fixed replay buffer (methods without the dynamic buffer)."""
     buffer_min: int | None = None
     """Dynamic buffer: never shrink below this (default: TD3 1e5, SAC 2e5, × budget scale)."""
@@ -261,15 +273,15 @@ class ValueConfig:
     """Dynamic buffer: maximum capacity (default: TD3 1e6, SAC 3e6, × budget scale)."""
     buffer_check_interval: int | None = None
     """Dynamic buffer: env steps between policy-distance checks (default: 10 000 × budget scale)."""
-    distance_threshold: float = 0.2
+    distance_threshold: float = paper.DISTANCE_THRESHOLD
     """Dynamic buffer: shrink while the policy distance is above this."""
-    distance_samples: int = 2048
+    distance_samples: int = paper.DISTANCE_SAMPLES
     """K: the policy distance is measured over the oldest K transitions (8 × batch in the reference)."""
     distance_form: Literal["reference", "l2"] = "reference"
     """reference: ½·mean squared difference of normalised actions; l2: the paper's mean L2 norm."""
     buffer_shrink: Literal["fraction", "until_below"] = "fraction"
     """fraction: drop the oldest --shrink-fraction per check (reference); until_below: pop until under the threshold (paper)."""
-    shrink_fraction: float = 0.1
+    shrink_fraction: float = paper.SHRINK_FRACTION
     """Share of the stored data dropped per check under the fraction rule."""
     budget_scale: float | None = None
     """Multiplier of the time-like reference values (default: min(1, total steps / 3 M))."""
@@ -360,7 +372,7 @@ class CostConfig:
     """Critic sparsity in [0, 1)."""
     nstep: int | None = None
     """n of the n-step target (default: 3 for rlx2, 1 otherwise)."""
-    hidden: int = 256
+    hidden: int = paper.HIDDEN
     """Hidden width of the dense reference networks."""
     sparsity_distribution: Literal["er", "uniform"] = "er"
     """Per-layer allocation."""

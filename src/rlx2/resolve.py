@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlx2 import config as config_module
+from rlx2 import paper
 from rlx2.errors import ConfigError
 from rlx2.presets import METHODS, paper_sparsities
 from rlx2.shapes import NetworkShapes, Shape, network_shapes, weight_count
@@ -28,21 +29,6 @@ if TYPE_CHECKING:
     from rlx2.config import TrainConfig
 
 NETWORKS = ("actor", "critic")
-
-PAPER_TOTAL_STEPS = 3_000_000
-"""The paper's budget; RLx2's time-like hyperparameters are stated for it (spec §5, §6)."""
-
-PAPER_BUFFER_BOUNDS = {"td3": (100_000, 1_000_000), "sac": (200_000, 3_000_000)}
-"""Dynamic buffer capacity bounds of the reference, per algorithm (spec §6)."""
-
-PAPER_NSTEP = 3
-"""RLx2's multi-step target length (spec §5)."""
-
-PAPER_NSTEP_DELAY = 300_000
-"""Gradient iterations with 1-step targets before RLx2 switches to n steps, at 3 M steps."""
-
-PAPER_CHECK_INTERVAL = 10_000
-"""Env steps between the dynamic buffer's policy-distance checks, at 3 M steps."""
 
 AUTO_SPARSE_MIN_SPARSITY = 0.5
 """--backend auto runs sparse methods on the sparse backend from this actor and critic sparsity
@@ -197,7 +183,7 @@ def topology_scheme(config: TrainConfig) -> str | None:
 
 
 def _scheme_evolves(name: str) -> bool:
-    from rlx2.sparse.topology import get_topology  # the registry (torch) only for sparse runs
+    from rlx2.sparse.schemes import get_topology
 
     return get_topology(name).evolves
 
@@ -248,18 +234,18 @@ def value_settings(config: TrainConfig) -> ValueSettings:
     scale = (
         value.budget_scale
         if value.budget_scale is not None
-        else min(1.0, config.run.total_steps / PAPER_TOTAL_STEPS)
+        else min(1.0, config.run.total_steps / paper.TOTAL_STEPS)
     )
-    nstep = value.nstep if value.nstep is not None else (PAPER_NSTEP if rlx2 else 1)
+    nstep = value.nstep if value.nstep is not None else (paper.NSTEP if rlx2 else 1)
     delay = (
         value.nstep_delay
         if value.nstep_delay is not None
-        else (round(PAPER_NSTEP_DELAY * scale) if nstep > 1 else 0)
+        else (round(paper.NSTEP_DELAY * scale) if nstep > 1 else 0)
     )
     dynamic = value.dynamic_buffer == "on" or (value.dynamic_buffer == "auto" and rlx2)
     if not dynamic:
         return ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
-    paper_min, paper_max = PAPER_BUFFER_BOUNDS[config.algo]
+    paper_min, paper_max = paper.BUFFER_BOUNDS[config.algo]
     # Scaled defaults never fall below K, so short runs stay valid; explicit values are checked.
     k = value.distance_samples
     buffer_max = (
@@ -273,7 +259,7 @@ def value_settings(config: TrainConfig) -> ValueSettings:
     interval = (
         value.buffer_check_interval
         if value.buffer_check_interval is not None
-        else max(round(PAPER_CHECK_INTERVAL * scale), 1)
+        else max(round(paper.CHECK_INTERVAL * scale), 1)
     )
     if buffer_min > buffer_max:
         raise ConfigError(

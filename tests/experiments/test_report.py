@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,18 @@ def write_run(
     nstep: int | None = None,
     eval_every: int = 5000,
     summary_extra: dict | None = None,
+    total_steps: int | None = None,
+    options: dict | None = None,
+    effective_extra: dict | None = None,
 ) -> Path:
-    """A run directory as rlx2 train writes it, with the given evaluation returns."""
+    """A run directory as rlx2 train writes it, with the given evaluation returns.
+
+    ``options`` updates config.json's sections ({"run": {"eval_episodes": 5}}), and
+    ``effective_extra`` its "effective" section."""
     path = root / name
     path.mkdir(parents=True)
     rlx2_vl = method == "rlx2" if rlx2_value_learning is None else rlx2_value_learning
-    total_steps = eval_every * max(len(returns), 1)
+    total_steps = total_steps or eval_every * max(len(returns), 1)
     effective = {
         "method": method,
         "value_learning": {
@@ -75,6 +82,9 @@ def write_run(
         },
         "value": {"value_learning": "rlx2" if rlx2_vl else "auto"},
     }
+    for section, values in (options or {}).items():
+        config[section] = {**config.get(section, {}), **values}
+    effective.update(effective_extra or {})
     rundir.atomic_write_json(path / rundir.CONFIG, {"config": config, "effective": effective})
     rows = [
         {
@@ -322,15 +332,133 @@ def test_value_learning_variants_are_never_pooled(tmp_path):
     assert labels == ["rlx2 n=1", "rlx2 n=3"]
 
 
-def test_runs_of_different_lengths_are_flagged(tmp_path):
-    write_run(tmp_path, "s0", returns=[1.0, 2.0, 3.0], seed=0)
-    write_run(tmp_path, "s1", returns=[5.0, 6.0], seed=1)
-    group = report_of(tmp_path).group("dense")
-    assert group.scores == (2.0, 5.5) and group.total_steps is None
-    assert "settings differ between seeds: run.total_steps" in group.notes
+def test_runs_of_different_protocols_are_never_pooled(tmp_path):
+    """Issue 11: runs of 3 000 and 5 000 steps with a repeated seed were one "3 seeds" group
+    (2 distinct), and the curve was cut to the shortest run. Each protocol is its own group."""
+    write_run(tmp_path, "short_s0", returns=[1.0, 2.0, 3.0], seed=0, eval_every=1000)
+    write_run(tmp_path, "long_s0", returns=[5.0] * 5, seed=0, eval_every=1000)
+    write_run(tmp_path, "long_s1", returns=[7.0] * 5, seed=1, eval_every=1000)
+    report = report_of(tmp_path)
+    short = report.group("dense [total-steps=3000]")
+    long = report.group("dense [total-steps=5000]")
+    assert (short.seeds, short.scores, short.total_steps) == ((0,), (2.0,), 3000)
+    assert (long.seeds, long.scores, long.total_steps) == ((0, 1), (5.0, 7.0), 5000)
+    assert not report.excluded  # seed 0 of each protocol is no repeat
     assert stats.common_steps([[5000.0, 10000.0, 15000.0], [5000.0, 10000.0]]) == [5000.0, 10000.0]
-    write_report(report_of(tmp_path), tmp_path / "out")  # curves use the 2 shared steps
+    write_report(report, tmp_path / "out")
     assert (tmp_path / "out" / "curves_td3_Hopper-v5.png").read_bytes().startswith(PNG_MAGIC)
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| dense [total-steps=3000] |" in text and "| dense [total-steps=5000] |" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "label"),
+    [
+        ({"run": {"eval_every": 2500}}, "eval-every=2500"),
+        ({"run": {"eval_episodes": 5}}, "eval-episodes=5"),
+        ({"agent": {"hidden": 64}}, "hidden=64"),
+        ({"run": {"learning_starts": 1000}}, "learning-starts=1000"),
+    ],
+)
+def test_every_option_that_changes_results_splits_groups(tmp_path, options, label):
+    write_run(tmp_path, "a", returns=[1.0], seed=0)
+    write_run(tmp_path, "b", returns=[3.0], seed=1, options=options)
+    labels = sorted(g.key.label for g in report_of(tmp_path).groups)
+    assert len(labels) == 2 and any(label in name for name in labels), labels
+
+
+def test_execution_options_do_not_split_groups(tmp_path):
+    write_run(tmp_path, "a", returns=[1.0], seed=0, options={"run": {"threads": 1}})
+    write_run(
+        tmp_path,
+        "b",
+        returns=[3.0],
+        seed=1,
+        options={"run": {"threads": 4, "device": "cuda", "checkpoint_every": 7, "quiet": True}},
+    )
+    assert report_of(tmp_path).group("dense").seeds == (0, 1)
+
+
+def test_groups_follow_the_effective_reset_of_moments_not_the_flag(tmp_path):
+    """The sparse backend resets regrown weights' Adam moments whatever --reset-moments says:
+    sparse without the flag = masked with it; masked without it is another experiment."""
+    rigl = dict(method="rigl", sparsity=(0.9, 0.8))
+    write_run(
+        tmp_path,
+        "sparse_s0",
+        returns=[1.0],
+        seed=0,
+        **rigl,
+        options={"run": {"backend": "sparse"}, "sparse": {"reset_moments": False}},
+        effective_extra={"backend": "sparse", "reset_moments": True},
+    )
+    write_run(
+        tmp_path,
+        "masked_reset_s1",
+        returns=[2.0],
+        seed=1,
+        **rigl,
+        options={"run": {"backend": "masked"}, "sparse": {"reset_moments": True}},
+        effective_extra={"backend": "masked", "reset_moments": True},
+    )
+    write_run(
+        tmp_path,
+        "masked_keep_s2",
+        returns=[4.0],
+        seed=2,
+        **rigl,
+        options={"run": {"backend": "masked"}, "sparse": {"reset_moments": False}},
+        effective_extra={"backend": "masked", "reset_moments": False},
+    )
+    report = report_of(tmp_path)
+    assert report.group("rigl [reset-moments=True]").seeds == (0, 1)
+    assert report.group("rigl [reset-moments=False]").seeds == (2,)
+
+
+def test_a_preset_and_the_same_explicit_sparsities_are_one_protocol(tmp_path):
+    write_run(
+        tmp_path,
+        "preset",
+        returns=[1.0],
+        seed=0,
+        method="rigl",
+        sparsity=(0.9, 0.8),
+        options={"sparse": {"preset": "paper", "actor_sparsity": None, "critic_sparsity": None}},
+    )
+    write_run(tmp_path, "explicit", returns=[3.0], seed=1, method="rigl", sparsity=(0.9, 0.8))
+    assert report_of(tmp_path).group("rigl").seeds == (0, 1)
+
+
+def test_a_repeated_seed_counts_once_and_is_listed(tmp_path):
+    write_run(tmp_path, "a_s0", returns=[1.0], seed=0)
+    write_run(tmp_path, "b_s0_copy", returns=[1.0], seed=0)
+    write_run(tmp_path, "c_s1", returns=[3.0], seed=1)
+    report = report_of(tmp_path)
+    group = report.group("dense")
+    assert group.seeds == (0, 1) and group.scores == (1.0, 3.0)
+    (excluded,) = report.excluded
+    assert excluded.path.name == "b_s0_copy"
+    assert (
+        "seed 0 repeated in its group" in excluded.reason and "a_s0 is counted" in excluded.reason
+    )
+    with pytest.raises(ConfigError, match=r"b_s0_copy: seed 0 repeated in its group"):
+        report_of(tmp_path, strict=True)
+
+
+def test_dense_reference_is_the_dense_group_of_the_same_protocol(tmp_path):
+    for steps, dense_score, rigl_score in ((3000, 100.0, 50.0), (5000, 200.0, 150.0)):
+        write_run(tmp_path, f"dense_{steps}", returns=[dense_score], total_steps=steps)
+        write_run(
+            tmp_path,
+            f"rigl_{steps}",
+            returns=[rigl_score],
+            total_steps=steps,
+            method="rigl",
+            sparsity=(0.9, 0.8),
+        )
+    report = report_of(tmp_path)
+    assert report.group("rigl [total-steps=3000]").pct_of_dense == pytest.approx(50.0)
+    assert report.group("rigl [total-steps=5000]").pct_of_dense == pytest.approx(75.0)
 
 
 def test_paper_table_average_over_tasks(tmp_path):
@@ -436,11 +564,27 @@ def test_no_runs_names_the_paths(tmp_path):
         (lambda p: (p / "config.json").write_text('{"config": {}}'), r"config.json lacks"),
     ],
 )
-def test_mismatched_run_directory_is_named(tmp_path, break_run, message):
+def test_unreadable_run_is_listed_and_excluded_or_an_error_with_strict(
+    tmp_path, break_run, message
+):
+    """Issue 11: one unreadable run aborted the whole report. It is left out and named, with
+    the reason; --strict makes it the error it was."""
     write_run(tmp_path, "good", returns=[1.0])
     break_run(write_run(tmp_path, "broken_run", returns=[1.0, 2.0]))
+    report = report_of(tmp_path)
+    assert report.group("dense").scores == (1.0,)
+    ((path, reason),) = report.unreadable
+    assert path.name == "broken_run" and re.search(message, reason), reason
+    write_report(report, tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "### Unreadable run directories" in text and "broken_run" in text
+    assert "1 unreadable" in text
+    rows = {Path(r["run_dir"]).name: r for r in read_csv(tmp_path / "out" / "runs.csv")}
+    assert (
+        rows["broken_run"]["status"] == "unreadable" and rows["broken_run"]["included"] == "False"
+    )
     with pytest.raises(ConfigError, match=r"run directory \S*broken_run: .*" + message) as info:
-        report_of(tmp_path)
+        report_of(tmp_path, strict=True)
     assert "\n" not in str(info.value)
 
 
@@ -486,12 +630,20 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no run directories" in err and "empty" in err
     write_run(tmp_path / "runs", "broken", returns=[1.0])
+    write_run(tmp_path / "runs", "good", returns=[1.0])
     (tmp_path / "runs" / "broken" / "summary.json").write_text("{")
     with pytest.raises(SystemExit) as info:
-        main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+        main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--strict"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "broken: summary.json is unreadable" in err
+    assert not (tmp_path / "out").exists()
+    main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])  # exit 0
+    captured = capsys.readouterr()
+    assert (
+        captured.err.startswith("rlx2 report: warning: left out ") and captured.err.count("\n") == 1
+    )
+    assert "summary.json is unreadable" in captured.err and "1 unreadable" in captured.out
 
 
 # ------------------------------------------------------------------------------ outputs

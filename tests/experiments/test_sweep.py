@@ -274,7 +274,10 @@ def test_dry_run_lists_jobs_and_writes_nothing(tmp_path):
 def test_a_second_sweep_on_the_same_out_is_refused(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    with sweep_lock(out), pytest.raises(ConfigError, match="another rlx2 sweep is running"):
+    with (
+        sweep_lock(out),
+        pytest.raises(ConfigError, match=r"is in use by another rlx2 sweep \(pid \d+ on host "),
+    ):
         run_sweep(spec_from_dict({}), [], out, backend=lambda jobs, started, finished: None)
 
 
@@ -370,6 +373,7 @@ def test_interrupted_run_is_resumed(tmp_path, monkeypatch, capfd):
     assert "stdout works again" in capfd.readouterr().out
 
 
+@pytest.mark.slow
 def test_ray_backend_runs_a_sweep_on_a_local_instance(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.setenv("RAY_DISABLE_USAGE_STATS", "1")

@@ -11,6 +11,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses that compile numba kernels from a cold cache
+
 SCRIPT = """
 import hashlib
 import torch

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,68 @@ _MAX_REDUCEAT_PRODUCTS = 1 << 20
 
 class PolicyFileError(ValueError):
     """A policy file that cannot be used: unreadable, corrupt, inconsistent or of another format."""
+
+
+@dataclass(frozen=True)
+class RecordLayer:
+    """One layer of a :class:`PolicyRecord`: y = W h + b with W in CSR form (the computed rows).
+
+    :param n_in: input width.
+    :param indptr: [out + 1] intp, row r's active weights are ``indptr[r]:indptr[r + 1]``.
+    :param indices: [nnz] intp, input index of each active weight (ascending within a row).
+    :param values: [nnz] float32 weights (exact zeros kept when active).
+    :param bias: [out] float32.
+    """
+
+    n_in: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def n_out(self) -> int:
+        return int(self.bias.size)
+
+    @property
+    def num_active(self) -> int:
+        return int(self.indptr[-1])
+
+    def dense_weight(self) -> np.ndarray:
+        """The weight matrix [out, in] float32, zeros at inactive positions."""
+        dense = np.zeros((self.n_out, self.n_in), dtype=np.float32)
+        rows = np.repeat(np.arange(self.n_out), np.diff(self.indptr))  # [nnz]
+        dense[rows, self.indices] = self.values
+        return dense
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    """A validated policy file: the one definition of what an exported policy computes.
+
+    ``obs -> [relu(W h + b)] x hidden -> tanh(W h + b) * action_scale + action_bias``, with
+    the layers cut to the rows that are computed (SAC: the mean rows of the head). The NumPy
+    policy (:meth:`NumpyPolicy.from_record`) and the C export (``rlx2.deploy.c_export``) are
+    both built from it. There is no observation normalisation and no clipping: tanh bounds
+    the action to the task's box.
+    """
+
+    layers: tuple[RecordLayer, ...]
+    action_scale: np.ndarray
+    """[act_dim] float32, (high - low) / 2."""
+    action_bias: np.ndarray
+    """[act_dim] float32, (high + low) / 2."""
+    metadata: dict[str, str]
+    nbytes: int
+    """Bytes of all tensors in the file (weights, indices, biases, action scaling)."""
+
+    @property
+    def obs_dim(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.action_scale.size)
 
 
 class _CsrLayer:
@@ -146,6 +209,18 @@ class NumpyPolicy:
         self.nbytes = nbytes
         """Bytes of all tensors in the file (weights, indices, biases, action scaling)."""
 
+    @classmethod
+    def from_record(cls, record: PolicyRecord, execution: str = "auto") -> NumpyPolicy:
+        """The policy of a validated record; ``execution`` as in :func:`load_policy`."""
+        layers: list[_CsrLayer | _DenseLayer] = []
+        for layer in record.layers:
+            density = layer.num_active / (layer.n_out * layer.n_in)
+            if execution == "dense" or (execution == "auto" and density > DENSE_ABOVE_DENSITY):
+                layers.append(_DenseLayer(layer.dense_weight(), layer.bias))
+            else:
+                layers.append(_CsrLayer(layer.indptr, layer.indices, layer.values, layer.bias))
+        return cls(layers, record.action_scale, record.action_bias, record.metadata, record.nbytes)
+
     @property
     def num_stored_weights(self) -> int:
         """Weights the policy multiplies (CSR layers: the active ones; dense layers: all)."""
@@ -201,6 +276,16 @@ def load_policy(path: str | Path, execution: str = "auto") -> NumpyPolicy:
         rlx2 policy of a supported version, or its tensors do not match its metadata. The
         message is one line that starts with the path.
     """
+    if execution not in EXECUTIONS:
+        raise ValueError(f"execution={execution!r}; choose one of {EXECUTIONS}")
+    return NumpyPolicy.from_record(load_policy_record(path), execution)
+
+
+def load_policy_record(path: str | Path) -> PolicyRecord:
+    """The validated :class:`PolicyRecord` of a policy file (what ``load_policy`` runs).
+
+    :raises PolicyFileError: as :func:`load_policy`.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -209,15 +294,24 @@ def load_policy(path: str | Path, execution: str = "auto") -> NumpyPolicy:
     except OSError as exc:
         raise PolicyFileError(f"{path}: unreadable ({exc.strerror or exc})") from None
     try:
+        return policy_record_from_bytes(data)
+    except PolicyFileError as exc:
+        raise PolicyFileError(f"{path}: {exc}") from None
+
+
+def policy_record_from_bytes(data: bytes) -> PolicyRecord:
+    """The validated record of a policy file's bytes (``rlx2 export --format c`` reads the
+    bytes it would have written as a file through here, so both targets share one reader).
+
+    :raises PolicyFileError: with a one-line reason (no path).
+    """
+    try:
         tensors = load(data)
         metadata = _header_metadata(data)
     except (SafetensorError, ValueError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PolicyFileError(f"{path}: not a readable safetensors file ({reason})") from None
-    try:
-        return policy_from_tensors(tensors, metadata, execution)
-    except PolicyFileError as exc:
-        raise PolicyFileError(f"{path}: {exc}") from None
+        raise PolicyFileError(f"not a readable safetensors file ({reason})") from None
+    return policy_record(tensors, metadata)
 
 
 def _header_metadata(data: bytes) -> dict[str, str]:
@@ -295,6 +389,14 @@ def policy_from_tensors(
     """
     if execution not in EXECUTIONS:
         raise ValueError(f"execution={execution!r}; choose one of {EXECUTIONS}")
+    return NumpyPolicy.from_record(policy_record(tensors, metadata), execution)
+
+
+def policy_record(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> PolicyRecord:
+    """Validate the tensors of a policy file against its metadata: the one reader of the format.
+
+    :raises PolicyFileError: with a one-line reason (no path).
+    """
     if metadata.get("format") != FORMAT:
         raise PolicyFileError(
             f"not an rlx2 policy file (metadata format={metadata.get('format')!r}, expected {FORMAT!r})"
@@ -314,7 +416,7 @@ def policy_from_tensors(
     widths = [obs_dim, *hidden, out_last]
 
     read = {"action_scale", "action_bias"}
-    layers: list[_CsrLayer | _DenseLayer] = []
+    layers: list[RecordLayer] = []
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         names = [f"layer{i}.{part}" for part in ("indptr", "indices", "values", "bias")]
         if storage == "dense":
@@ -326,14 +428,10 @@ def policy_from_tensors(
         bias = _tensor(tensors, f"layer{i}.bias", (n_out,), "f")
         read.update(names)
         keep = act_dim if i == len(widths) - 2 else n_out  # SAC: the mean rows of the head only
-        indptr, end = indptr[: keep + 1], int(indptr[keep])
-        density = end / (keep * n_in)
-        if execution == "dense" or (execution == "auto" and density > DENSE_ABOVE_DENSITY):
-            dense = np.zeros((keep, n_in), dtype=np.float32)
-            dense[np.repeat(np.arange(keep), np.diff(indptr)), indices[:end]] = values[:end]
-            layers.append(_DenseLayer(dense, bias[:keep]))
-        else:
-            layers.append(_CsrLayer(indptr, indices[:end], values[:end], bias[:keep]))
+        end = int(indptr[keep])
+        layers.append(
+            RecordLayer(n_in, indptr[: keep + 1], indices[:end], values[:end], bias[:keep])
+        )
     scale = _tensor(tensors, "action_scale", (act_dim,), "f")
     offset = _tensor(tensors, "action_bias", (act_dim,), "f")
     unexpected = sorted(set(tensors) - read)
@@ -342,7 +440,7 @@ def policy_from_tensors(
             f"unexpected tensors {unexpected} for hidden_sizes={hidden} ({storage} storage)"
         )
     nbytes = sum(int(t.nbytes) for t in tensors.values())
-    return NumpyPolicy(layers, scale, offset, metadata, nbytes)
+    return PolicyRecord(tuple(layers), scale, offset, dict(metadata), nbytes)
 
 
 def _csr_tensors(
@@ -375,6 +473,11 @@ __all__ = [
     "FORMAT_VERSION",
     "NumpyPolicy",
     "PolicyFileError",
+    "PolicyRecord",
+    "RecordLayer",
     "load_policy",
+    "load_policy_record",
     "policy_from_tensors",
+    "policy_record",
+    "policy_record_from_bytes",
 ]

@@ -1,11 +1,18 @@
 """``rlx2 report``: group finished runs, compute final-score statistics, write tables and plots.
 
-Runs are grouped by (algorithm, task, method label, actor sparsity, critic sparsity). Per
-group: final score mean ± std over seeds, IQM with a stratified-bootstrap CI (rliable's
-protocol, ``stats.py``), % of the dense final score of the same algorithm and task (spec §8),
-size/FLOPs ratios and steps/s. Unfinished, failed and evaluation-less runs are listed apart
-and never enter the statistics. Inputs that do not fit together raise ``ConfigError`` naming
-the directory and the reason (the CLI prints it as one line, exit 2).
+Runs are grouped by (algorithm, task, method label, actor sparsity, critic sparsity) and
+**protocol**: every option that changes results (total steps, evaluation cadence and
+episodes, agent and value-learning settings, the effective reset of regrown weights'
+moments...; not the seed nor how a run was executed). Runs that differ in protocol are never
+pooled: each protocol is a group of its own, its label naming the options that differ
+("rigl [total-steps=3000]"). Within a group each seed counts once: a repeated seed is listed
+as excluded. Per group: final score mean ± std over seeds, IQM with a stratified-bootstrap
+CI (rliable's protocol, ``stats.py``), % of the dense final score of the same algorithm,
+task and protocol (spec §8), size/FLOPs ratios and steps/s. Unfinished, failed and
+evaluation-less runs are listed apart and never enter the statistics; so are unreadable run
+directories (named, with the reason, in report.md and on stderr), unless ``--strict`` makes
+them an error. Errors raise ``ConfigError`` naming the directory and the reason (the CLI
+prints it as one line, exit 2).
 
 Outputs (every file written atomically): ``report.md``, ``results.csv`` (one row per group),
 ``runs.csv`` (one row per run, with its status), ``curves_<algo>_<env>.png`` and
@@ -19,6 +26,7 @@ import io
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,10 +42,22 @@ from rlx2.train import rundir
 
 REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
 PLOT_PREFIXES = ("curves_", "sparsity_")
-STATUSES = ("completed", "running", "failed")
+STATUSES = rundir.STATUSES
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
 # Settings that may differ between the seeds of one group without changing the experiment.
 IGNORED_SETTINGS = tuple(sorted({"run.seed"} | {f"run.{name}" for name in EXECUTION_FIELDS}))
+# Options that dense networks never read (a dense run given them is the same experiment).
+SPARSE_ONLY_SETTINGS = (
+    "sparse.actor_sparsity",
+    "sparse.critic_sparsity",
+    "sparse.preset",
+    "sparse.sparsity_distribution",
+    "sparse.topology",
+    "sparse.topology_interval",
+    "sparse.drop_fraction",
+    "sparse.topology_end_fraction",
+    "sparse.reset_moments",
+)
 # Settings that define "the same protocol" for a sparse group and its dense reference (§8).
 PROTOCOL_PREFIXES = ("env", "algo", "run.", "agent.", "td3.", "sac.")
 RATIO_FIELDS = (
@@ -66,6 +86,8 @@ class ReportConfig:
     """Coverage of the confidence intervals, in (0, 1)."""
     seed: int = 0
     """Seed of the bootstrap resampling (the same seed gives the same intervals)."""
+    strict: bool = False
+    """Fail (exit 2) on an unreadable run directory or a seed repeated within a group, instead of listing and excluding it."""
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -108,7 +130,7 @@ class Run:
     final_score: float | None
     summary: Mapping[str, Any] = field(default_factory=dict, compare=False)
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    """config.json's options flattened to dotted keys (``agent.hidden``), for protocol checks."""
+    """The run's protocol (``protocol_settings``): dotted keys (``agent.hidden``) -> values."""
     label: str = ""
     """Method label: method, "+" for RLx2 value learning added to another method (Table 3)."""
 
@@ -303,7 +325,7 @@ def load_run(path: Path, last: int = 30) -> Run:
             )
         )
 
-    settings = {k: v for k, v in _flatten(options).items() if k not in IGNORED_SETTINGS}
+    settings = protocol_settings(options, effective, method)
     return Run(
         path=path,
         status=status,
@@ -327,6 +349,32 @@ def load_run(path: Path, last: int = 30) -> Run:
     )
 
 
+def protocol_settings(
+    options: Mapping[str, Any], effective: Mapping[str, Any], method: str
+) -> dict[str, Any]:
+    """Every option of config.json that changes a run's results, as dotted keys -> values.
+
+    Not the seed nor execution options (``EXECUTION_FIELDS``). Options that config.json's
+    "effective" section resolves are compared resolved: the sparsities (a preset and the
+    same explicit values are one experiment; the group key holds them) and the reset of
+    regrown weights' Adam moments, which the sparse backend always does whatever
+    ``--reset-moments`` says (so backend = sparse differs from masked without the flag).
+    """
+    from rlx2.presets import METHODS
+
+    settings = {k: v for k, v in _flatten(options).items() if k not in IGNORED_SETTINGS}
+    sparse = METHODS[method].sparse if method in METHODS else True
+    if not sparse and method == "dense":
+        for key in SPARSE_ONLY_SETTINGS:
+            settings.pop(key, None)
+    if "actor_sparsity" in effective and "critic_sparsity" in effective:
+        for key in ("sparse.actor_sparsity", "sparse.critic_sparsity", "sparse.preset"):
+            settings.pop(key, None)
+    if "reset_moments" in effective:
+        settings["sparse.reset_moments"] = bool(effective["reset_moments"])
+    return settings
+
+
 def base_label(run: Run) -> str:
     """Method name; "+" when RLx2 value learning was added to another method (paper Table 3)."""
     from rlx2.presets import METHODS
@@ -342,12 +390,20 @@ def base_label(run: Run) -> str:
     return label
 
 
+def _option_text(key: str, value: Any) -> str:
+    """``run.total_steps``, 3000 -> ``total-steps=3000`` (the flag's name: flags are unique)."""
+    return f"{key.rsplit('.', 1)[-1].replace('_', '-')}={value}"
+
+
 def assign_labels(runs: Sequence[Run]) -> list[Run]:
-    """Give every run its method label.
+    """Give every run its method label, one label per protocol.
 
     When one (algorithm, label) holds runs with different value-learning settings (n-step
-    ablations, buffer on/off), each gets " n=K" (and " dynbuf"/" fixbuf") so they are never
-    pooled into one group.
+    ablations, buffer on/off), each gets " n=K" (and " dynbuf"/" fixbuf"). Runs of one
+    (algorithm, task, label, sparsities) whose protocols still differ get the differing
+    options and their values ("[total-steps=3000]"): two protocols always differ in one of
+    those options, so they never share a label, hence never a group. (Only runs that enter
+    the statistics are compared: an unfinished run of another length changes no label.)
     """
     bases = [base_label(run) for run in runs]
     variants: dict[tuple[str, str], set[tuple[Any, Any]]] = {}
@@ -362,7 +418,36 @@ def assign_labels(runs: Sequence[Run]) -> list[Run]:
         if len({d for _, d in seen}) > 1:
             label += " dynbuf" if run.dynamic_buffer else " fixbuf"
         labelled.append(replace(run, label=label))
+    clusters: dict[tuple[Any, ...], list[int]] = {}
+    for i, run in enumerate(labelled):
+        if run.included:  # runs left out of the statistics never split a group
+            key = (run.algo, run.env, run.label, run.actor_sparsity, run.critic_sparsity)
+            clusters.setdefault(key, []).append(i)
+    for members in clusters.values():
+        differing = _differing_settings([labelled[i] for i in members])
+        for i in members if differing else ():
+            run = labelled[i]
+            shown = ", ".join(_option_text(k, run.settings.get(k)) for k in differing)
+            labelled[i] = replace(run, label=f"{run.label} [{shown}]")
     return labelled
+
+
+def exclude_repeated_seeds(runs: Sequence[Run]) -> tuple[list[Run], list[Run]]:
+    """Each seed counts once per group: a repeated seed (the same run twice, or a copy) would
+    weigh double in the statistics. The first run directory (by path) is kept; the others
+    are excluded, with the reason naming the one kept. Returns (all runs, the excluded ones)."""
+    kept: dict[tuple[Any, ...], Run] = {}
+    repeated: dict[Path, Run] = {}
+    for run in sorted(runs, key=lambda r: str(r.path)):
+        if run.included and run.seed is not None:
+            first = kept.setdefault((*group_key(run), run.seed), run)
+            if first is not run:
+                repeated[run.path] = replace(
+                    run,
+                    final_score=None,
+                    reason=f"seed {run.seed} repeated in its group: {first.path} is counted",
+                )
+    return [repeated.get(run.path, run) for run in runs], list(repeated.values())
 
 
 # --------------------------------------------------------------------------------- groups
@@ -392,13 +477,16 @@ def _key_order(key: GroupKey) -> tuple[Any, ...]:
     )
 
 
+def group_key(run: Run) -> GroupKey:
+    return GroupKey(run.algo, run.env, run.label, run.actor_sparsity, run.critic_sparsity)
+
+
 def group_runs(runs: Iterable[Run]) -> dict[GroupKey, list[Run]]:
     """Included runs by group key, groups sorted (algo, env, paper method order, sparsity)."""
     groups: dict[GroupKey, list[Run]] = {}
     for run in runs:
         if run.included:
-            key = GroupKey(run.algo, run.env, run.label, run.actor_sparsity, run.critic_sparsity)
-            groups.setdefault(key, []).append(run)
+            groups.setdefault(group_key(run), []).append(run)
     return {
         key: sorted(groups[key], key=lambda r: (r.seed is None, r.seed, str(r.path)))
         for key in sorted(groups, key=_key_order)
@@ -475,17 +563,11 @@ def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) ->
     if len(runs) < 2:
         notes.append("1 seed: no spread, CI is the single score")
     seeds = [run.seed for run in runs]
-    repeated = sorted({s for s in seeds if s is not None and seeds.count(s) > 1})
-    if repeated:
-        notes.append(f"seed(s) {', '.join(map(str, repeated))} appear more than once")
     min_evaluations = min(len(run.returns) for run in runs)
     if min_evaluations < config.last:
         notes.append(
             f"a run has only {min_evaluations} evaluations (< {config.last}): its final score averages all of them"
         )
-    differing = _differing_settings(runs)
-    if differing:
-        notes.append(f"settings differ between seeds: {', '.join(differing)}")
     total_steps = {run.total_steps for run in runs}
     return GroupResult(
         key=key,
@@ -509,7 +591,25 @@ def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) ->
     )
 
 
-def _dense_reference(results: Sequence[GroupResult], algo: str, env: str) -> GroupResult | None:
+def _protocol_differences(a: Sequence[Run], b: Sequence[Run]) -> list[str]:
+    """Protocol settings (PROTOCOL_PREFIXES) in which two groups' runs differ."""
+    mine, theirs = _common_settings(a), _common_settings(b)
+    return sorted(
+        k
+        for k in set(mine) | set(theirs)
+        if k.startswith(PROTOCOL_PREFIXES) and mine.get(k) != theirs.get(k)
+    )
+
+
+def _dense_reference(
+    results: Sequence[GroupResult],
+    algo: str,
+    env: str,
+    groups: Mapping[GroupKey, Sequence[Run]] | None = None,
+    key: GroupKey | None = None,
+) -> GroupResult | None:
+    """The dense group a group of ``algo`` on ``env`` is compared with: the only one, or, among
+    several (protocols), the one run with the same protocol as group ``key``."""
     candidates = [
         g
         for g in results
@@ -521,7 +621,12 @@ def _dense_reference(results: Sequence[GroupResult], algo: str, env: str) -> Gro
     if len(candidates) == 1:
         return candidates[0]
     plain = [g for g in candidates if g.key.label == "dense"]
-    return plain[0] if len(plain) == 1 else None
+    if len(plain) == 1:
+        return plain[0]
+    if groups is None or key is None:
+        return None
+    same = [g for g in candidates if not _protocol_differences(groups[key], groups[g.key])]
+    return same[0] if len(same) == 1 else None
 
 
 def add_dense_reference(
@@ -530,19 +635,14 @@ def add_dense_reference(
     """Fill % of dense: group mean (and IQM) / dense mean (IQM) of the same algo and task × 100."""
     completed = []
     for result in results:
-        dense = _dense_reference(results, result.key.algo, result.key.env)
+        dense = _dense_reference(results, result.key.algo, result.key.env, groups, result.key)
         if dense is None:
             completed.append(result)
             continue
         notes = list(result.notes)
         if dense.mean <= 0:
             notes.append(f"dense final score {dense.mean:.4g} <= 0: % of dense undefined")
-        mine, theirs = _common_settings(groups[result.key]), _common_settings(groups[dense.key])
-        differ = sorted(
-            k
-            for k in set(mine) | set(theirs)
-            if k.startswith(PROTOCOL_PREFIXES) and mine.get(k) != theirs.get(k)
-        )
+        differ = _protocol_differences(groups[result.key], groups[dense.key])
         if differ and dense is not result:
             notes.append(f"dense reference differs in {', '.join(differ)}")
         completed.append(
@@ -649,12 +749,20 @@ def paper_tables(results: Sequence[GroupResult], config: ReportConfig) -> list[P
 # --------------------------------------------------------------------------------- report
 
 
+class Unreadable(NamedTuple):
+    """A run directory that could not be read (left out of everything but the listing)."""
+
+    path: Path
+    reason: str
+
+
 @dataclass(frozen=True)
 class Report:
     config: ReportConfig
     runs: tuple[Run, ...]
     groups: tuple[GroupResult, ...]
     tables: tuple[PaperTable, ...]
+    unreadable: tuple[Unreadable, ...] = ()
 
     @property
     def excluded(self) -> tuple[Run, ...]:
@@ -692,13 +800,40 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
             )
 
 
+def load_runs(paths: Sequence[Path], last: int) -> tuple[list[Run], list[Unreadable]]:
+    """Every readable run, and every unreadable one with the reason: one bad directory among
+    hundreds must not take the whole report down."""
+    runs, unreadable = [], []
+    for path in paths:
+        try:
+            runs.append(load_run(path, last))
+        except ConfigError as exc:
+            reason = str(exc).removeprefix(f"run directory {path}: ")
+            unreadable.append(Unreadable(path, reason))
+    return runs, unreadable
+
+
 def build_report(config: ReportConfig) -> Report:
-    """Read, check and summarise the runs (no file is written)."""
-    runs = assign_labels([load_run(path, config.last) for path in find_run_dirs(config.runs)])
+    """Read, check and summarise the runs (no file is written). With ``config.strict`` an
+    unreadable run directory or a repeated seed raises ConfigError instead of being listed."""
+    runs, unreadable = load_runs(find_run_dirs(config.runs), config.last)
+    if config.strict and unreadable:
+        path, reason = unreadable[0]
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise ConfigError(f"run directory {path}: {reason}{more}")
+    runs, repeated = exclude_repeated_seeds(assign_labels(runs))
+    if config.strict and repeated:
+        raise ConfigError(f"run directory {repeated[0].path}: {repeated[0].reason}")
     groups = group_runs(runs)
     results = [summarize_group(key, members, config) for key, members in groups.items()]
     results = add_dense_reference(results, groups)
-    return Report(config, tuple(runs), tuple(results), tuple(paper_tables(results, config)))
+    return Report(
+        config,
+        tuple(runs),
+        tuple(results),
+        tuple(paper_tables(results, config)),
+        tuple(unreadable),
+    )
 
 
 # ------------------------------------------------------------------------------- writing
@@ -821,6 +956,10 @@ def runs_csv(report: Report) -> str:
         }
         for run in report.runs
     ]
+    rows += [
+        {"run_dir": str(path), "status": "unreadable", "included": False, "reason": reason}
+        for path, reason in report.unreadable
+    ]
     return _csv_text(rows, RUNS_COLUMNS)
 
 
@@ -851,12 +990,16 @@ def _round(value: float | None) -> float | None:
 def _intro(report: Report, pct: int) -> list[str]:
     config = report.config
     included = len(report.runs) - len(report.excluded)
+    unreadable = f", {len(report.unreadable)} unreadable" if report.unreadable else ""
     return [
         "# rlx2 report",
         "",
-        f"{len(report.runs)} run directories: {included} in the statistics, "
-        f"{len(report.excluded)} excluded (listed below).",
+        f"{len(report.runs) + len(report.unreadable)} run directories: {included} in the "
+        f"statistics, {len(report.excluded)} excluded{unreadable} (listed below).",
         "",
+        "- **Groups** hold runs of one protocol: the same options except the seed and how "
+        "the run was executed (threads, device, backend, checkpoints); the options in which "
+        "groups of one method differ are named in brackets. Each seed counts once per group.",
         f"- **Final score** of a run: mean of its last {config.last} evaluations "
         "(all of them if it has fewer), each the mean return of deterministic evaluation "
         "episodes (spec §8).",
@@ -979,13 +1122,28 @@ def _compute_section(report: Report) -> list[str]:
     ]
 
 
+def _unreadable_section(report: Report) -> list[str]:
+    if not report.unreadable:
+        return []
+    return [
+        "### Unreadable run directories",
+        "",
+        "Left out of everything above (`rlx2 report --strict` refuses to report instead).",
+        "",
+        *_md_table(["run directory", "reason"], ([str(p), r] for p, r in report.unreadable)),
+    ]
+
+
 def _excluded_section(report: Report) -> list[str]:
     if not report.excluded:
         return [
             "## Excluded runs",
             "",
-            "None: every run found completed and entered the statistics.",
+            "None: every run found completed and entered the statistics."
+            if not report.unreadable
+            else "No readable run was excluded.",
             "",
+            *_unreadable_section(report),
         ]
     rows = [
         [
@@ -1003,9 +1161,11 @@ def _excluded_section(report: Report) -> list[str]:
     return [
         "## Excluded runs",
         "",
-        "Unfinished, failed or evaluation-less runs: in no statistic, table or plot above.",
+        "Unfinished, failed, interrupted or evaluation-less runs, and repeated seeds: in no "
+        "statistic, table or plot above.",
         "",
         *_md_table(EXCLUDED_HEADER.split("|"), rows),
+        *_unreadable_section(report),
     ]
 
 
@@ -1112,7 +1272,7 @@ def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Pat
     """Write every output file atomically; returns their paths."""
     check_out_dir(out, overwrite)
     plots = make_plots(report)  # before touching --out: a plotting error leaves it as it was
-    out.mkdir(parents=True, exist_ok=True)
+    rundir.make_dir(out, f"--out {out}")
     _clear_previous_report(out)
     written = []
     for name, data in (
@@ -1133,9 +1293,13 @@ def cli_main(args: Sequence[str]) -> None:
     config: ReportConfig = parse(ReportConfig, args, "rlx2 report")
     out = Path(config.out)
     check_out_dir(out, config.overwrite)  # fail before reading any run
+    rundir.check_writable_dir(out, f"--out {out}")
     report = build_report(config)
+    for path, reason in report.unreadable:
+        print(f"rlx2 report: warning: left out {path}: {reason}", file=sys.stderr)
     write_report(report, out, config.overwrite)
+    unreadable = f", {len(report.unreadable)} unreadable" if report.unreadable else ""
     print(
         f"report: {len(report.groups)} groups from {len(report.runs) - len(report.excluded)} runs "
-        f"({len(report.excluded)} excluded) -> {out / REPORT_MD}"
+        f"({len(report.excluded)} excluded{unreadable}) -> {out / REPORT_MD}"
     )

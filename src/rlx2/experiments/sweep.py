@@ -38,7 +38,7 @@ import tyro
 import yaml
 
 from rlx2.config import EXECUTION_FIELDS
-from rlx2.errors import ConfigError
+from rlx2.errors import ConfigError, os_error_text
 from rlx2.experiments.launch import (
     Job,
     JobResult,
@@ -49,6 +49,7 @@ from rlx2.experiments.launch import (
     run_local,
     run_ray,
 )
+from rlx2.locking import DirectoryLock
 
 SWEEP_KEYS = ("out", "name", "fixed", "grid", "exclude", "include")
 OWNED_OPTIONS = {
@@ -60,6 +61,7 @@ EXECUTION_OPTIONS = EXECUTION_FIELDS
 CORE_NAME_KEYS = ("algo", "env", "method", "seed")
 RESERVED_NAMES = frozenset({"logs", "report", "sweep.json"})
 SWEEP_JSON = "sweep.json"
+SWEEP_LOCK = ".sweep.lock"
 LOGS = "logs"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -582,21 +584,17 @@ class SweepProgress:
 
 @contextmanager
 def sweep_lock(out: Path) -> Iterator[None]:
-    """One sweep at a time per OUT: two would resume the same runs concurrently."""
+    """One sweep at a time per OUT: two would resume the same runs concurrently. (Each job
+    also holds its run directory's lock while it trains: rlx2.locking, the same lock.)"""
+    lock = DirectoryLock(out / SWEEP_LOCK, f"--out {out}", holder="another rlx2 sweep")
     try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
+        lock.acquire()
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write there ({os_error_text(exc)})") from None
+    try:
         yield
-        return
-    with open(out / ".sweep.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ConfigError(f"another rlx2 sweep is running on {out}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        lock.release()
 
 
 Backend = Callable[[Sequence[Job], Callable[[Job], None], Callable[[Job, JobResult], None]], None]
@@ -612,8 +610,10 @@ def run_sweep(
 ) -> SweepProgress:
     """Run ``jobs`` (from ``plan_jobs``) with ``backend``: completed runs are skipped here,
     without a worker; the others are trained or resumed. Returns the final bookkeeping."""
+    from rlx2.train.rundir import make_dir
+
     out = Path(out).expanduser().absolute()
-    (out / LOGS).mkdir(parents=True, exist_ok=True)
+    make_dir(out / LOGS, f"--out {out}")
     with sweep_lock(out):
         progress = SweepProgress(spec, out, jobs, backend_name, stream)
         todo = []
@@ -686,6 +686,9 @@ def main(config: SweepConfig, stream=None) -> int:
     if not out:
         raise ConfigError(f"{spec.source}: no output directory: give --out or out: in the file")
     jobs = plan_jobs(spec, out)
+    from rlx2.train.rundir import check_writable_dir
+
+    check_writable_dir(Path(out).expanduser(), f"--out {out}")
     for i in unmatched_excludes(spec):
         print(f"[sweep] warning: {spec.source}: exclude[{i}] matches no job", file=stream)
     if config.backend == "ray":

@@ -1,36 +1,38 @@
 """Sparsity engine: masks, ER allocation, topology evolution, accounting (spec §2, §3, §9).
 
-Torch-only and RL-agnostic (``accounting`` alone knows the TD3/SAC shapes). See docs/sparsity.md.
+RL-agnostic (``accounting`` alone knows the TD3/SAC pass counts). See docs/sparsity.md. The
+names below are loaded on first use, so that the torch-free modules (``allocation``,
+``schemes``, ``tiny``) can be imported without torch.
 """
 
-from rlx2.sparse.allocation import active_counts, erdos_renyi_active_counts, uniform_active_counts
-from rlx2.sparse.masks import MaskSet, linear_weights, measured_sparsity
-from rlx2.sparse.schedule import DropSchedule
-from rlx2.sparse.topology import (
-    DenseUpdater,
-    SparseUpdater,
-    TopologyScheme,
-    available_topologies,
-    drop_mask,
-    get_topology,
-    grow_mask,
-    register_topology,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DenseUpdater",
-    "DropSchedule",
-    "MaskSet",
-    "SparseUpdater",
-    "TopologyScheme",
-    "active_counts",
-    "available_topologies",
-    "drop_mask",
-    "erdos_renyi_active_counts",
-    "get_topology",
-    "grow_mask",
-    "linear_weights",
-    "measured_sparsity",
-    "register_topology",
-    "uniform_active_counts",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "active_counts": "allocation",
+    "erdos_renyi_active_counts": "allocation",
+    "uniform_active_counts": "allocation",
+    "MaskSet": "masks",
+    "linear_weights": "masks",
+    "measured_sparsity": "masks",
+    "DropSchedule": "schedule",
+    "TopologyScheme": "schemes",
+    "available_topologies": "schemes",
+    "get_topology": "schemes",
+    "register_topology": "schemes",
+    "DenseUpdater": "topology",
+    "SparseUpdater": "topology",
+    "TopologyUpdater": "topology",
+    "drop_mask": "topology",
+    "grow_mask": "topology",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rlx2.sparse' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rlx2.sparse.{_EXPORTS[name]}"), name)

@@ -18,7 +18,9 @@ from typing import Any
 
 from torch import nn
 
+from rlx2 import paper
 from rlx2.errors import ConfigError
+from rlx2.presets import METHODS as METHOD_SPECS
 from rlx2.shapes import Shape, mlp_shapes
 from rlx2.shapes import actor_shapes as network_actor_shapes
 from rlx2.shapes import critic_shapes as network_critic_shapes
@@ -27,8 +29,8 @@ from rlx2.sparse.masks import linear_weights, measured_sparsity
 from rlx2.sparse.tiny import tiny_hidden_width
 
 ALGOS = ("td3", "sac")
-METHODS = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
-PAPER_TD3_POLICY_DELAY = 2
+METHODS = tuple(METHOD_SPECS)
+PAPER_TD3_POLICY_DELAY = paper.TD3_POLICY_DELAY
 """The policy delay the paper's FLOPs convention assumes (``--policy-delay`` may differ)."""
 FORWARD_FLOPS_PER_WEIGHT = 2
 

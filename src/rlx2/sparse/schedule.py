@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rlx2 import paper
 from rlx2.errors import ConfigError
 
 
@@ -16,9 +17,9 @@ class DropSchedule:
     actor, updated every 2nd iteration, counts its own updates: spec §3).
     """
 
-    initial_fraction: float = 0.5
+    initial_fraction: float = paper.DROP_FRACTION
     """ζ₀: fraction of each layer's active weights dropped (and regrown) at t = 0."""
-    interval_updates: int = 10_000
+    interval_updates: int = paper.TOPOLOGY_INTERVAL
     """ΔT: updates of this network between topology updates."""
     end_update: int
     """T_end: no topology update at or after this update; ζ_t reaches 0 here."""

@@ -10,8 +10,8 @@ weights here, compact CSR in ``csr_updater``). :class:`DenseUpdater` is its null
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,19 @@ from rlx2.errors import ConfigError
 from rlx2.sparse.masks import MaskSet, linear_weights
 from rlx2.sparse.optim_state import reset_moments as reset_optimizer_moments
 from rlx2.sparse.schedule import DropSchedule
+
+# The schemes live in ``schemes`` (importable without torch, so options are validated without
+# it); re-exported here, where the updater that applies them lives.
+from rlx2.sparse.schemes import (
+    _REGISTRY,
+    RigLTopology,
+    SETTopology,
+    StaticTopology,
+    TopologyScheme,
+    available_topologies,
+    get_topology,
+    register_topology,
+)
 
 # ---------------------------------------------------------------- pure per-layer maths
 
@@ -73,102 +86,23 @@ def grow_mask(
     return grown.view_as(mask_after_drop)
 
 
-# ---------------------------------------------------------------- schemes and registry
-
-
-class TopologyScheme:
-    """How one layer's mask changes at a topology update. Stateless; randomness is passed in."""
-
-    name: ClassVar[str] = ""
-    evolves: ClassVar[bool] = True
-    """False for schemes that never change the topology (the updater then never stops stepping)."""
-    needs_dense_grad: ClassVar[bool] = False
-    """True when the grow score reads the dense gradient left in ``weight.grad``."""
-
-    def update_mask(
-        self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator
-    ) -> Tensor:
-        """Return the new [out, in] bool mask with ``k`` connections moved."""
-        raise NotImplementedError
-
-
-_REGISTRY: dict[str, type[TopologyScheme]] = {}
-
-SchemeT = TypeVar("SchemeT", bound=type[TopologyScheme])
-
-
-def register_topology(name: str) -> Callable[[SchemeT], SchemeT]:
-    """Class decorator: make a :class:`TopologyScheme` subclass available as ``name``."""
-
-    def register(cls: SchemeT) -> SchemeT:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ConfigError(
-                f"topology {name!r} is already registered to {_REGISTRY[name].__name__}"
-            )
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return register
-
-
-def get_topology(name: str) -> TopologyScheme:
-    """A fresh instance of the scheme registered as ``name``."""
-    if name not in _REGISTRY:
-        raise ConfigError(
-            f"topology={name!r} is unknown; valid: {', '.join(available_topologies())} "
-            "(add one with @register_topology('name') on a TopologyScheme subclass)"
-        )
-    return _REGISTRY[name]()
-
-
-def available_topologies() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-@register_topology("static")
-class StaticTopology(TopologyScheme):
-    """SS: the initial mask is kept for the whole run."""
-
-    evolves = False
-
-    def update_mask(
-        self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator
-    ) -> Tensor:
-        return mask.clone()
-
-
-@register_topology("set")
-class SETTopology(TopologyScheme):
-    """SET (Mocanu et al. 2018): drop the smallest |w|, grow uniformly at random."""
-
-    def update_mask(
-        self, weight: Tensor, grad: Tensor | None, mask: Tensor, k: int, generator: torch.Generator
-    ) -> Tensor:
-        kept = drop_mask(weight, mask, k)
-        return grow_mask(kept, self.grow_scores(weight, grad, generator), k)
-
-    def grow_scores(
-        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
-    ) -> Tensor:
-        # Drawn on the CPU generator so a seed picks the same positions on any device.
-        return torch.rand(weight.shape, generator=generator).to(weight.device)
-
-
-@register_topology("rigl")
-class RigLTopology(SETTopology):
-    """RigL (Evci et al. 2020): SET with the grow score |dense gradient| (spec §3)."""
-
-    needs_dense_grad = True
-
-    def grow_scores(
-        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
-    ) -> Tensor:
-        if grad is None:
-            raise RuntimeError(
-                "rigl grows by |gradient| but the weight has no .grad: call step() after loss.backward()"
-            )
-        return grad.detach().abs()
+__all__ = [
+    "_REGISTRY",
+    "DenseUpdater",
+    "MaskedStorage",
+    "RigLTopology",
+    "SETTopology",
+    "SparseUpdater",
+    "StaticTopology",
+    "TopologyScheme",
+    "TopologyUpdater",
+    "WeightStorage",
+    "available_topologies",
+    "drop_mask",
+    "get_topology",
+    "grow_mask",
+    "register_topology",
+]
 
 
 # ---------------------------------------------------------------- the hooks an algorithm calls
@@ -352,6 +286,8 @@ class TopologyUpdater(UpdateCounters):
         self.schedule = schedule
         self.reset_moments = reset_moments
         self.generator = torch.Generator().manual_seed(seed)
+        self.ever_active = [m.detach().cpu().clone() for m in storage.masks.masks]
+        """Bool [out, in] per layer: positions active at any time so far (topology exploration)."""
         self._before_backward()
 
     @property
@@ -414,17 +350,24 @@ class TopologyUpdater(UpdateCounters):
             self.connections_changed += int((new_mask & ~mask).sum())
             new_masks.append(new_mask)
         self.storage.set_masks(new_masks, optimizer, reset_grown=self.reset_moments)
+        for seen, mask in zip(self.ever_active, new_masks, strict=True):
+            seen |= mask.detach().cpu()
         self.last_drop_fraction = drop_fraction
         self.topology_updates += 1
 
     def current_sparsity(self) -> float:
         return self.masks.sparsity()
 
+    def ever_active_fractions(self) -> list[float]:
+        """Per layer: the fraction of its positions that have been active at some time."""
+        return [float(seen.float().mean()) for seen in self.ever_active]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             **self.counters_state(),
             "generator": self.generator.get_state(),
             "masks": {"masks": [m.detach().cpu().clone() for m in self.masks.masks]},
+            "ever_active": [seen.clone() for seen in self.ever_active],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -433,6 +376,9 @@ class TopologyUpdater(UpdateCounters):
         self.storage.load_masks(state["masks"]["masks"])
         self.load_counters(state)
         self.generator.set_state(state["generator"])
+        # Checkpoints written before exploration was tracked: start it from the current masks.
+        seen = state.get("ever_active") or state["masks"]["masks"]
+        self.ever_active = [m.detach().cpu().bool().clone() for m in seen]
         self._before_backward()
 
 

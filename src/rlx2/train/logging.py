@@ -112,9 +112,9 @@ class ScalarLogger:
 
         self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
-    def scalars(self, values: dict[str, float], step: int) -> None:
+    def scalars(self, values: dict[str, float], step: int, prefix: str = "") -> None:
         for name, value in values.items():
-            self.writer.add_scalar(name, float(value), step)
+            self.writer.add_scalar(prefix + name, float(value), step)
 
     def close(self) -> None:
         self.writer.flush()

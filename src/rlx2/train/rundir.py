@@ -2,12 +2,14 @@
 
 Every file is written atomically (write a temporary file in the same directory, then rename),
 so a run killed at any moment leaves complete files, and a run never silently replaces
-another run's results.
+another run's results. One process at a time writes a run directory: it holds the
+directory's lock (``LOCK``, see ``rlx2.locking``) from before its first write to its last.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -17,13 +19,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rlx2.errors import RunDirError
+from rlx2.errors import ConfigError, RunDirError, os_error_text
+from rlx2.locking import DirectoryLock
 
 CONFIG = "config.json"
 SUMMARY = "summary.json"
 EVALUATIONS = "evaluations.csv"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tb"
+LOCK = ".lock"
+"""Held by the one process writing the run; removed when it ends (left by a killed one: stale)."""
+STATUSES = ("running", "completed", "failed", "interrupted")
+"""summary.json's status: interrupted = stopped on a signal (resumable), failed = an error."""
 EVALUATION_COLUMNS = [
     "step",
     "return_mean",
@@ -33,20 +40,66 @@ EVALUATION_COLUMNS = [
     "episodes",
     "wall_time_s",
 ]
+DIAGNOSTIC_COLUMNS = [
+    "q_bias",
+    "q_bias_relative",
+    "dormant_actor",
+    "dormant_critic",
+    "ever_active_actor",
+    "ever_active_critic",
+]
+"""Optional columns of evaluations.csv, written when diagnostics are on (--diagnostics)."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``path`` whole or not at all. An OSError names ``path`` (a full disk's ENOSPC
+    comes from write() and would name nothing)."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # Name the file being written, not the temporary one (or nothing, as write() does).
+            named = exc.filename is not None and not Path(exc.filename).name.startswith(
+                f".{path.name}."
+            )
+            if not named:
+                raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def check_writable_dir(path: Path, what: str) -> None:
+    """Raise ConfigError, one line (``what``: "--out runs/x") with the OS error, when no
+    directory can be created or written at ``path``; creates nothing (called before any work).
+
+    A check, not a guarantee (some filesystems refuse only when written: callers still turn
+    the OSError of their own mkdir into one line, see ``make_dir``).
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent  # exists() is False below a regular file, too
+    if not probe.is_dir():
+        raise ConfigError(f"{what}: {probe}: {os.strerror(errno.ENOTDIR)}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        code = errno.EROFS if os.statvfs(probe).f_flag & os.ST_RDONLY else errno.EACCES
+        raise ConfigError(f"{what}: cannot write in {probe} ({os.strerror(code)})")
+
+
+def make_dir(path: Path, what: str) -> None:
+    """mkdir -p ``path``; an OSError becomes a one-line ConfigError (``what``: "--out runs/x")."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot create it ({os_error_text(exc)})") from None
 
 
 def _json_default(value: Any) -> Any:
@@ -85,7 +138,7 @@ def holds_run(path: Path) -> bool:
 
 
 def run_status(path: Path) -> str | None:
-    """ "completed", "running" (in progress, or killed without a word), "failed", or None (no run)."""
+    """One of ``STATUSES`` ("running": in progress, or killed without a word), or None (no run)."""
     path = Path(path)
     if not holds_run(path):
         return None
@@ -95,36 +148,85 @@ def run_status(path: Path) -> str | None:
         return "running"  # config.json written, summary not yet: a run that just started
 
 
-def prepare_new_run_dir(path: Path, overwrite: bool) -> None:
-    """Make ``path`` ready for a new run, refusing to replace anything not asked for."""
+def _is_rlx2_leftover(entry: Path) -> bool:
+    """The lock file, or a temporary file of an atomic write cut short: what a run killed
+    before its config.json leaves behind."""
+    return entry.name == LOCK or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+
+
+def _foreign_entries(path: Path) -> list[Path]:
+    return [entry for entry in path.iterdir() if not _is_rlx2_leftover(entry)]
+
+
+def lock_run_dir(path: Path, what: str) -> DirectoryLock:
+    """Take ``path``'s writer lock (``what`` names it in messages); raises RunDirError when it
+    cannot be written and LockHeld (exit 2, naming the owner) when another process holds it."""
+    lock = DirectoryLock(path / LOCK, what)
+    try:
+        return lock.acquire()
+    except OSError as exc:
+        raise RunDirError(f"{what}: cannot write there ({os_error_text(exc)})") from None
+
+
+def claim_new_run_dir(path: Path, overwrite: bool) -> DirectoryLock:
+    """Make ``path`` ready for a new run and return its lock, held: the caller releases it.
+
+    Never replaces anything not asked for: a directory that holds a run needs ``overwrite``,
+    and a non-empty directory that holds no run is refused before anything is written in it.
+    """
+    what = f"--run-dir {path}"
     if path.exists() and not path.is_dir():
-        raise RunDirError(f"--run-dir {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not holds_run(path):
+        raise RunDirError(f"{what} exists and is not a directory")
+    if path.is_dir() and not holds_run(path) and _foreign_entries(path):
+        raise RunDirError(f"{what} is not empty and holds no rlx2 run; choose another directory")
+    try:
+        make_dir(path, what)
+    except ConfigError as exc:
+        raise RunDirError(str(exc)) from None
+    lock = lock_run_dir(path, what)
+    try:
+        # Checked again under the lock: another process may have started a run meanwhile.
+        if holds_run(path):
+            if not overwrite:
+                raise RunDirError(
+                    f"{what} already holds a run; pass --overwrite to replace it or choose another directory"
+                )
+        elif _foreign_entries(path):
             raise RunDirError(
-                f"--run-dir {path} is not empty and holds no rlx2 run; choose another directory"
+                f"{what} is not empty and holds no rlx2 run; choose another directory"
             )
-        if not overwrite:
-            raise RunDirError(
-                f"--run-dir {path} already holds a run; pass --overwrite to replace it or choose another directory"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+        for entry in path.iterdir():
+            if entry.name == LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def write_evaluations(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rewrite evaluations.csv whole (small file), atomically: one row per evaluation step."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EVALUATION_COLUMNS, lineterminator="\n")
+    columns = EVALUATION_COLUMNS + [
+        c for c in DIAGNOSTIC_COLUMNS if any(c in row for row in rows)
+    ]  # a run without diagnostics keeps the plain file
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row[k] for k in EVALUATION_COLUMNS})
+        writer.writerow({k: row.get(k, "") for k in columns})
     atomic_write_bytes(path / EVALUATIONS, buffer.getvalue().encode())
 
 
 def read_evaluations(path: Path) -> list[dict[str, float]]:
     with open(path / EVALUATIONS, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [
+            {k: float(v) if v != "" else math.nan for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
 
 
 def final_score(returns: list[float], last: int = 30) -> float:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from rlx2 import paper
 from rlx2.errors import ConfigError
 
 __all__ = [
@@ -81,21 +82,21 @@ class DynamicCapacityConfig:
     Defaults are the reference TD3 ones (SAC: min 200 000, max 3 000 000).
     """
 
-    threshold: float = 0.2
+    threshold: float = paper.DISTANCE_THRESHOLD
     """Shrink while the policy distance of the oldest data is above this."""
-    check_interval: int = 10_000
+    check_interval: int = paper.CHECK_INTERVAL
     """Env steps between two checks (a check runs when step % check_interval == 0)."""
-    num_oldest: int = 2048
+    num_oldest: int = paper.DISTANCE_SAMPLES
     """K: how many of the oldest transitions the distance is measured on (8 x batch)."""
-    min_capacity: int = 100_000
+    min_capacity: int = paper.BUFFER_BOUNDS["td3"][0]
     """The buffer is never shrunk below this many transitions."""
-    max_capacity: int = 1_000_000
+    max_capacity: int = paper.BUFFER_BOUNDS["td3"][1]
     """Physical capacity of the buffer."""
     shrink: str = "fraction"
     """"fraction" (reference: drop the oldest shrink_fraction of the stored data once per
     check) or "until_below" (paper: drop the oldest num_oldest at a time until the distance
     is <= threshold or min_capacity is reached)."""
-    shrink_fraction: float = 0.1
+    shrink_fraction: float = paper.SHRINK_FRACTION
     """Fraction of the stored data dropped per check by shrink="fraction"."""
     distance_form: str = "reference"
     """"reference" (half MSE of normalised actions) or "l2" (paper's mean L2 norm)."""

@@ -238,6 +238,15 @@ class ReplayBuffer:
             next_obs[own] = self._final_obs[slots[own]]
         return next_obs
 
+    def newest(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (obs [k, obs_dim], actions [k, act_dim]) of the k newest stored
+        transitions, oldest of them first (a deterministic batch: no random draw)."""
+        k = _positive_int("k", k)
+        if k > self._size:
+            raise ConfigError(f"k={k} exceeds the {self._size} stored transitions")
+        rows = (self._total_added - k + np.arange(k)) % self.capacity  # [k]
+        return self._obs[rows], self._actions[rows]
+
     def sample(self, batch_size: int, n: int = 1) -> Batch:
         """Uniformly sample ``batch_size`` windows of n consecutive stored transitions.
 

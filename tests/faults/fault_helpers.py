@@ -1,0 +1,97 @@
+"""Shared pieces of the fault battery: tiny runs, the CLI in-process and as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlx2.cli import main
+
+# A few-second run on a toy task (tests/toy_envs.py): tiny networks, one evaluation episode.
+TINY = [
+    "--env",
+    "rlx2test/Counter-v0",
+    "--learning-starts",
+    "256",
+    "--batch-size",
+    "32",
+    "--hidden",
+    "16",
+    "--eval-episodes",
+    "1",
+    "--quiet",
+]
+# The same on Pendulum-v1, for runs in a separate process (toy tasks are registered only in
+# this one).
+PENDULUM = ["--env", "Pendulum-v1", *TINY[2:]]
+
+
+def cli(args: list[str], capsys) -> tuple[int, str]:
+    """Run ``rlx2 ARGS`` in this process: (exit status, stderr); 0 when it returns."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def assert_one_line(err: str, *needles: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("rlx2: error:"), err
+    assert "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def rlx2_process(*args: str, **kwargs) -> subprocess.Popen:
+    """``rlx2 ARGS`` as its own process (so it can be signalled), output captured."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlx2.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for(condition, timeout: float = 300.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def evaluation_steps(run_dir: Path) -> list[int]:
+    import csv
+
+    with open(run_dir / "evaluations.csv", newline="") as f:
+        return [int(float(row["step"])) for row in csv.DictReader(f)]
+
+
+def checkpoint_step(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+
+
+def lock_owner_pid(run_dir: Path) -> int | None:
+    """The pid recorded in a run directory's lock file, if any."""
+    try:
+        return int(json.loads((run_dir / ".lock").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
