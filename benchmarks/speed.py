@@ -18,8 +18,10 @@ core; ratios of either clock are measured in the same process, interleaved).
 
     python benchmarks/speed.py [--cases td3:Hopper-v5 td3:HalfCheetah-v5 sac:Hopper-v5]
         [--nstep 1] [--repeats 15] [--markdown docs/benchmarks.md]
+        [--output benchmarks/results/speed.json]
 
-Prints one JSON object per case on stdout.
+Prints one JSON object per case on stdout; ``--output`` also writes them, with the host's
+facts (``lscpu``, niceness, cores, ``/proc/loadavg`` before and after), to a new file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_section  # noqa: E402
+from common import host_facts, write_new_json, write_section  # noqa: E402
 from train_throughput import Contender  # noqa: E402
 
 from rlx2.bench import (  # noqa: E402
@@ -214,13 +216,31 @@ def main() -> None:
         "--steps-envs", nargs="*", default=["Hopper-v5"], help="tasks whose train steps to time"
     )
     parser.add_argument("--markdown", type=Path, help="write the tables into this markdown file")
+    parser.add_argument("--output", type=Path, help="also write the results here (a new file)")
     args = parser.parse_args()
+    for case in args.cases:
+        if case.count(":") != 1 or case.split(":")[0] not in ("td3", "sac"):
+            parser.error(f"--cases: {case!r} is not ALGO:ENV with ALGO td3 or sac")
+    if args.output is not None and args.output.exists():
+        parser.error(f"--output {args.output} exists; choose another")
+    host_before = host_facts()
     results = []
     for case in args.cases:
         algo, env = case.split(":")
         result = measure_case(algo, env, args)
         print(json.dumps(result), flush=True)
         results.append(result)
+    if args.output is not None:
+        write_new_json(
+            args.output,
+            {
+                "benchmark": "speed",
+                "command": " ".join(["python", *sys.argv]),
+                "host_before": host_before,
+                "host_after": host_facts(),
+                "results": results,
+            },
+        )
     if args.markdown:
         write_section(args.markdown, "speed", markdown(results))
 

@@ -192,6 +192,8 @@ def test_bad_end_to_end_input_exits_2_with_one_line(args, needle, capsys):
 def test_step_clock_times_the_steps_between_the_window_ends(monkeypatch):
     ticks = iter(range(100, 200))
     monkeypatch.setattr(rlx2.bench.time, "perf_counter", lambda: float(next(ticks)))
+    cpu_ticks = iter(range(10, 30, 2))  # the CPU clock runs apart (here: half the wall's rate)
+    monkeypatch.setattr(rlx2.bench.time, "process_time", lambda: next(cpu_ticks) / 4)
     clock = StepClock(gym.make("Pendulum-v1"), window=(3, 7))
     clock.reset(seed=0)
     for _ in range(5):
@@ -203,6 +205,8 @@ def test_step_clock_times_the_steps_between_the_window_ends(monkeypatch):
     # perf_counter is read at steps 3 and 7 only: ticks 100 and 101.
     assert clock.times == {3: 100.0, 7: 101.0}
     assert clock.steps_per_second() == 4.0
+    assert clock.cpu_times == {3: 2.5, 7: 3.0}
+    assert clock.cpu_steps_per_second() == 8.0
 
 
 def test_train_wraps_the_training_env_only(tmp_path):

@@ -229,19 +229,31 @@ class StepClock(gym.Wrapper):
         self.window = window
         self.steps = 0
         self.times: dict[int, float] = {}
+        self.cpu_times: dict[int, float] = {}
 
     def step(self, action: Any) -> Any:
         result = self.env.step(action)
         self.steps += 1
         if self.steps in self.window:
             self.times[self.steps] = time.perf_counter()
+            # The process's CPU time (every thread: JAX's too): on a shared machine it leaves
+            # out the waits for a core, which the wall clock counts.
+            self.cpu_times[self.steps] = time.process_time()
         return result
 
     def steps_per_second(self) -> float:
+        """Env steps per second of wall-clock time over the window."""
+        return self._rate(self.times)
+
+    def cpu_steps_per_second(self) -> float:
+        """Env steps per second of the process's CPU time over the window."""
+        return self._rate(self.cpu_times)
+
+    def _rate(self, times: dict[int, float]) -> float:
         start, stop = self.window
-        if stop not in self.times:
+        if stop not in times:
             raise RuntimeError(f"the run ended at env step {self.steps}, before {stop}")
-        return (stop - start) / (self.times[stop] - self.times[start])
+        return (stop - start) / (times[stop] - times[start])
 
 
 def timed_run_args(
@@ -267,6 +279,12 @@ def timed_run_args(
 def training_steps_per_second(train_args: Sequence[str], window: tuple[int, int]) -> float:
     """Env steps/s of ``rlx2 train TRAIN_ARGS`` between the steps of ``window``, in this
     process, in a temporary run directory (deleted afterwards)."""
+    return timed_training(train_args, window).steps_per_second()
+
+
+def timed_training(train_args: Sequence[str], window: tuple[int, int]) -> StepClock:
+    """Run ``rlx2 train TRAIN_ARGS`` in this process, in a temporary run directory (deleted
+    afterwards), and return the ``StepClock`` that timed its training env over ``window``."""
     import io
     import tempfile
 
@@ -284,7 +302,7 @@ def training_steps_per_second(train_args: Sequence[str], window: tuple[int, int]
         config = parse_args(TrainConfig, [*train_args, "--run-dir", f"{tmp}/run"], "rlx2 train")
         train(config, stream=io.StringIO(), wrap_env=wrap)
     (clock,) = clocks  # the training env only
-    return clock.steps_per_second()
+    return clock
 
 
 # ---------------------------------------------------------------- the measurement
@@ -591,5 +609,6 @@ __all__ = [
     "measure",
     "round_order",
     "timed_run_args",
+    "timed_training",
     "training_steps_per_second",
 ]
