@@ -252,9 +252,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def train_config(env: str, **options: Any) -> TrainConfig:
+def train_config(env: str | None = None, **options: Any) -> TrainConfig:
     """The :class:`~rlx2.config.TrainConfig` of ``train(env, **options)``, checked; nothing
-    runs. The options are ``rlx2 train``'s (``rlx2 train --help``), snake or kebab case.
+    runs. The options are ``rlx2 train``'s (``rlx2 train --help``), snake or kebab case;
+    ``env=None`` keeps the default task, as ``rlx2 train`` without ``--env`` does.
 
     :raises ConfigError: one line naming the option (unknown name, wrong type, invalid value
         or combination).
@@ -263,12 +264,14 @@ def train_config(env: str, **options: Any) -> TrainConfig:
     from rlx2.config import TrainConfig
     from rlx2.experiments.sweep import train_args
 
-    raw = {"env": env, **{key: _plain(value) for key, value in options.items()}}
-    args = train_args(raw, "rlx2.train", owned=_NOT_TRAIN_OPTIONS, context="rlx2.train")
+    raw = {key: _plain(value) for key, value in options.items()}
+    if env is not None:
+        raw = {"env": env, **raw}
+    args = train_args(raw, "rlx2.train", owned=_NOT_TRAIN_OPTIONS, context="rlx2.train()")
     return parse_args(TrainConfig, args, prog="rlx2.train")
 
 
-def train(env: str, **options: Any) -> Run:
+def train(env: str | None = None, **options: Any) -> Run:
     """Train one agent and return its :class:`Run` (``rlx2 train`` from Python).
 
     ``options`` are the options of ``rlx2 train`` by name, in snake case (``total_steps=...``,

@@ -112,6 +112,8 @@ def normalise_options(
         key = str(raw_key).strip().removeprefix("--").replace("_", "-")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
+            if close and "_" in str(raw_key):  # answer in the caller's spelling
+                close = [close[0].replace("-", "_")]
             hint = f"; did you mean {close[0]!r}?" if close else " (see rlx2 train --help)"
             raise ConfigError(f"{where}: unknown option {raw_key!r}{hint}")
         if key in owned:

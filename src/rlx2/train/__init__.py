@@ -13,7 +13,7 @@ from typing import Any
 
 
 class _CallableTrainPackage(types.ModuleType):
-    def __call__(self, env: str, **options: Any) -> Any:
+    def __call__(self, env: str | None = None, **options: Any) -> Any:
         """Train one agent and return its Run: ``rlx2.api.train`` (docs/api.md)."""
         from rlx2.api import train
 
