@@ -444,3 +444,20 @@ def test_train_help_mentions_config(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--total-steps" in out and "--config FILE" in out and "flags given on the command" in out
+
+
+def test_resume_continues_a_stopped_run(runs, tmp_path):
+    """A run stopped before its first checkpoint starts again from step 0 in its directory
+    (rlx2 train --resume); with the same seed it repeats the original's evaluations."""
+    source = runs["td3-dense"].run_dir
+    run_dir = tmp_path / "stopped"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_bytes((source / "config.json").read_bytes())
+    (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted", "step": 100}))
+    resumed = rlx2.resume(run_dir, quiet=True)
+    assert isinstance(resumed, Run) and resumed.status == "completed"
+    np.testing.assert_array_equal(
+        resumed.evaluations["return_mean"], runs["td3-dense"].evaluations["return_mean"]
+    )
+    with pytest.raises(RunDirError, match="already completed"):
+        rlx2.resume(run_dir)
