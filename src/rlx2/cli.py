@@ -220,6 +220,12 @@ def _report(args: Sequence[str]) -> None:
     cli_main(args)
 
 
+def _compress(args: Sequence[str]) -> None:
+    from rlx2.experiments.compress import cli_main
+
+    cli_main(args)
+
+
 def _bench(args: Sequence[str]) -> None:
     from rlx2.bench import cli_main
 
@@ -247,6 +253,10 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "report": (
         _report,
         "tables, statistics (IQM with bootstrap CIs) and plots from run directories",
+    ),
+    "compress": (
+        _compress,
+        "the ultimate compression ratio: dense + a sparsity ladder × seeds (a sweep), then its report",
     ),
     "bench": (
         _bench,

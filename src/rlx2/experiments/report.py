@@ -15,8 +15,9 @@ them an error. Errors raise ``ConfigError`` naming the directory and the reason 
 prints it as one line, exit 2).
 
 Outputs (every file written atomically): ``report.md``, ``results.csv`` (one row per group),
-``runs.csv`` (one row per run, with its status), ``curves_<algo>_<env>.png`` and
-``sparsity_<algo>_<env>.png``.
+``runs.csv`` (one row per run, with its status), ``curves_<algo>_<env>.png``,
+``sparsity_<algo>_<env>.png``, and ``compression.csv`` when a method ran at several sparsity
+levels (the ultimate compression ratio, ``compression.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -37,11 +38,13 @@ import tyro
 
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError
-from rlx2.experiments import stats
+from rlx2.experiments import comparisons, compression, report_diagnostics, stats
+from rlx2.experiments.compression import CompressionOptions, LadderResult
 from rlx2.train import rundir
 
 REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
-PLOT_PREFIXES = ("curves_", "sparsity_")
+COMPRESSION_CSV = "compression.csv"
+PLOT_PREFIXES = ("curves_", "sparsity_", "diagnostics_", "profile_")
 STATUSES = rundir.STATUSES
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
 # Settings that may differ between the seeds of one group without changing the experiment.
@@ -88,6 +91,8 @@ class ReportConfig:
     """Seed of the bootstrap resampling (the same seed gives the same intervals)."""
     strict: bool = False
     """Fail (exit 2) on an unreadable run directory or a seed repeated within a group, instead of listing and excluding it."""
+    compression: CompressionOptions = field(default_factory=CompressionOptions)
+    """The ultimate compression ratio of every method run at >= 2 sparsity levels (docs/compression.md)."""
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -133,6 +138,8 @@ class Run:
     """The run's protocol (``protocol_settings``): dotted keys (``agent.hidden``) -> values."""
     label: str = ""
     """Method label: method, "+" for RLx2 value learning added to another method (Table 3)."""
+    diagnostics: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False)
+    """Diagnostic column of evaluations.csv -> its values at ``steps`` (docs/diagnostics.md)."""
 
     @property
     def included(self) -> bool:
@@ -194,6 +201,11 @@ def _read_json_file(path: Path, name: str) -> Any:
         raise ConfigError(f"run directory {path}: {name} is unreadable ({reason})") from None
 
 
+def _optional_float(text: str | None) -> float:
+    """A diagnostic cell: empty (not logged at that evaluation) reads as NaN."""
+    return float(text) if text not in (None, "") else math.nan
+
+
 def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
     """evaluations.csv checked column by column; [] when there is no file yet."""
     file = path / rundir.EVALUATIONS
@@ -207,10 +219,14 @@ def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
                 raise ConfigError(
                     f"run directory {path}: {rundir.EVALUATIONS} lacks column(s) {', '.join(missing)}"
                 )
+            diagnostics = [c for c in rundir.DIAGNOSTIC_COLUMNS if c in (reader.fieldnames or [])]
             rows = []
             for number, row in enumerate(reader, start=2):
                 try:
-                    rows.append({c: float(row[c]) for c in rundir.EVALUATION_COLUMNS})
+                    rows.append(
+                        {c: float(row[c]) for c in rundir.EVALUATION_COLUMNS}
+                        | {c: _optional_float(row[c]) for c in diagnostics if c in row}
+                    )
                 except (TypeError, ValueError):
                     raise ConfigError(
                         f"run directory {path}: {rundir.EVALUATIONS} line {number} is not numeric"
@@ -345,6 +361,11 @@ def load_run(path: Path, last: int = 30) -> Run:
         returns=returns,
         final_score=score,
         summary=summary,
+        diagnostics={
+            c: tuple(row[c] for row in rows)
+            for c in rundir.DIAGNOSTIC_COLUMNS
+            if rows and c in rows[0]
+        },
         settings=settings,
     )
 
@@ -746,6 +767,96 @@ def paper_tables(results: Sequence[GroupResult], config: ReportConfig) -> list[P
     return tables
 
 
+def method_comparisons(
+    tables: Sequence[PaperTable], config: ReportConfig
+) -> tuple[tuple[comparisons.Improvement, ...], tuple[comparisons.Profile, ...]]:
+    """Probability of improvement of every RLx2 column over the other columns of its
+    algorithm, and performance profiles (experiments/comparisons.py)."""
+    found: list[comparisons.Improvement] = []
+    profiles: list[comparisons.Profile] = []
+    for table in tables:
+        cells = {key: (g.scores, g.dense_mean) for key, g in table.score.items()}
+        references = [
+            c
+            for c in table.columns
+            if any(g.key.label == "rlx2" for (_, cc), g in table.score.items() if cc == c)
+        ]
+        found += comparisons.improvements(
+            table.algo,
+            cells,
+            references,
+            table.columns,
+            config.bootstrap_reps,
+            config.confidence,
+            config.seed,
+        )
+        profile = comparisons.profile(
+            table.algo, cells, table.columns, config.bootstrap_reps, config.confidence, config.seed
+        )
+        if profile is not None:
+            profiles.append(profile)
+    return tuple(found), tuple(profiles)
+
+
+# ------------------------------------------------------------------ ultimate compression
+
+
+def compression_ladders(
+    results: Sequence[GroupResult],
+    config: ReportConfig,
+    measure: Callable[[str], float] = compression.random_policy_score,
+) -> list[LadderResult]:
+    """The compression search of every (algorithm, task, label) that ran at >= 2 sparsity
+    levels, against the dense group of that task (``_dense_reference``, as % of dense is).
+
+    ``measure`` gives a task's random-policy score when the baseline needs it (once per task).
+    """
+    ladders: dict[tuple[str, str, str], list[GroupResult]] = {}
+    for g in results:
+        if g.method != "dense" and g.key.actor_sparsity is not None:
+            ladders.setdefault((g.key.algo, g.key.env, g.key.label), []).append(g)
+    random_scores: dict[str, float] = {}
+
+    def measure_once(env: str) -> float:
+        if env not in random_scores:
+            random_scores[env] = measure(env)
+        return random_scores[env]
+
+    options = config.compression
+    found = []
+    for (algo, env, label), members in ladders.items():
+        if len(members) < 2:
+            continue  # one sparsity is no search; its % of dense is in the group table
+        levels = [
+            compression.Level(g.key.actor_sparsity, g.key.critic_sparsity, g.scores, g.ratios)  # type: ignore[arg-type]
+            for g in members
+        ]
+        notes = sorted({n for g in members for n in g.notes if n.startswith("dense reference")})
+        dense = _dense_reference(results, algo, env)
+        baseline, source = (
+            (None, "none")
+            if dense is None
+            else compression.resolve_baseline(options.baseline, env, dense.iqm, measure_once)
+        )
+        found.append(
+            compression.search_ladder(
+                algo,
+                env,
+                label,
+                levels,
+                None if dense is None else dense.scores,
+                baseline,
+                source,
+                options,
+                config.bootstrap_reps,
+                config.confidence,
+                config.seed,
+                notes,
+            )
+        )
+    return found
+
+
 # --------------------------------------------------------------------------------- report
 
 
@@ -763,6 +874,12 @@ class Report:
     groups: tuple[GroupResult, ...]
     tables: tuple[PaperTable, ...]
     unreadable: tuple[Unreadable, ...] = ()
+    ladders: tuple[LadderResult, ...] = ()
+    improvements: tuple[comparisons.Improvement, ...] = ()
+    """P(RLx2 > X) for every other method X of the same algorithm, over shared tasks."""
+    profiles: tuple[comparisons.Profile, ...] = ()
+    """Performance profiles of % of dense, one per algorithm with a dense reference."""
+    """Compression searches: one per (algo, task, method label) run at >= 2 sparsity levels."""
 
     @property
     def excluded(self) -> tuple[Run, ...]:
@@ -827,12 +944,15 @@ def build_report(config: ReportConfig) -> Report:
     groups = group_runs(runs)
     results = [summarize_group(key, members, config) for key, members in groups.items()]
     results = add_dense_reference(results, groups)
+    tables = paper_tables(results, config)
     return Report(
         config,
         tuple(runs),
         tuple(results),
-        tuple(paper_tables(results, config)),
+        tuple(tables),
         tuple(unreadable),
+        tuple(compression_ladders(results, config)),
+        *method_comparisons(tables, config),
     )
 
 
@@ -961,6 +1081,65 @@ def runs_csv(report: Report) -> str:
         for path, reason in report.unreadable
     ]
     return _csv_text(rows, RUNS_COLUMNS)
+
+
+COMPRESSION_COLUMNS = (
+    "algo",
+    "env",
+    "label",
+    "actor_sparsity",
+    "critic_sparsity",
+    "num_seeds",
+    "iqm",
+    "dense_iqm",
+    "dense_seeds",
+    "baseline",
+    "pct_of_dense",
+    "pct_ci_low",
+    "pct_ci_high",
+    "passes_point",
+    "passes_lower",
+    "passes",
+    "ultimate",
+    "ultimate_contiguous",
+    "threshold",
+    "criterion",
+    *RATIO_FIELDS,
+)
+
+
+def compression_csv(report: Report) -> str:
+    """One row per sparsity level of every ladder (empty cells for missing values)."""
+    rows = []
+    for ladder in report.ladders:
+        for i, result in enumerate(ladder.levels):
+            level = result.level
+            rows.append(
+                {
+                    "algo": ladder.algo,
+                    "env": ladder.env,
+                    "label": ladder.label,
+                    "actor_sparsity": level.actor_sparsity,
+                    "critic_sparsity": level.critic_sparsity,
+                    "num_seeds": len(level.scores),
+                    "iqm": result.iqm,
+                    "dense_iqm": ladder.dense_iqm,
+                    "dense_seeds": ladder.dense_seeds,
+                    "baseline": ladder.baseline,
+                    "pct_of_dense": result.pct,
+                    "pct_ci_low": result.ci_low,
+                    "pct_ci_high": result.ci_high,
+                    "passes_point": result.passes_point,
+                    "passes_lower": result.passes_lower,
+                    "passes": result.passes,
+                    "ultimate": i == ladder.ultimate,
+                    "ultimate_contiguous": i == ladder.contiguous,
+                    "threshold": ladder.options.threshold,
+                    "criterion": ladder.options.criterion,
+                    **{name: level.ratios.get(name) for name in RATIO_FIELDS},
+                }
+            )
+    return _csv_text(rows, COMPRESSION_COLUMNS)
 
 
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -1092,6 +1271,68 @@ def _paper_section(table: PaperTable, pct: int) -> list[str]:
     return lines + [""] if table.aggregate_notes else lines
 
 
+COMPRESSION_HEADER = "sparsity (actor / critic)|seeds|IQM|% of dense [{pct} % CI]|passes|size|compression|train FLOPs|inference FLOPs"
+
+
+def _compression_section(report: Report, pct: int) -> list[str]:
+    if not report.ladders:
+        return []
+    config = report.config
+    options = config.compression
+    lines = [
+        "## Ultimate compression ratio",
+        "",
+        "The most compressed sparsity level of a method that stays within "
+        f"{options.threshold:g} % of dense (spec §8; docs/compression.md). Per level: IQM of "
+        "the seeds' final scores as % of the dense IQM, 100 · (IQM − b) / (dense IQM − b), "
+        "with b = 0 (the paper's % of dense) or, where the dense IQM is <= 0, a uniform "
+        f"random policy's score (--baseline {options.baseline}); {pct} % percentile CI from "
+        "a bootstrap that resamples the level's and dense's seeds independently "
+        f"({config.bootstrap_reps} replicates, seed {config.seed}). A level passes when its "
+        + ("IQM's % of dense" if options.criterion == "point" else "CI's lower bound")
+        + f" is >= {options.pass_mark:g} % (--criterion {options.criterion}). Levels in "
+        "increasing compression (1 / model size); **ultimate** = the most compressed passing "
+        "level (the paper's definition), **contiguous** = the most compressed level below "
+        "which every level passes.",
+        "",
+    ]
+    for ladder in report.ladders:
+        lines += [f"### {ladder.algo.upper()} {ladder.label} on {ladder.env}", ""]
+        lines += [ladder.statement(), ""]
+        if ladder.dense_iqm is None:
+            continue
+        lines += [
+            f"Dense: IQM {_fmt(ladder.dense_iqm)} over {ladder.dense_seeds} seeds; "
+            f"baseline b = {ladder.baseline_source}.",
+            "",
+        ]
+        rows = []
+        for i, result in enumerate(ladder.levels):
+            level = result.level
+            marks = [
+                m
+                for m, j in (("ultimate", ladder.ultimate), ("contiguous", ladder.contiguous))
+                if i == j
+            ]
+            rows.append(
+                [
+                    _sparsity_text(level.actor_sparsity, level.critic_sparsity)
+                    + (f" **← {', '.join(marks)}**" if marks else ""),
+                    str(len(level.scores)),
+                    _fmt(result.iqm),
+                    f"{_fmt(result.pct)} [{_fmt(result.ci_low)}, {_fmt(result.ci_high)}]",
+                    "yes" if result.passes else "no",
+                    _fmt(level.ratios.get("model_size_ratio"), 3),
+                    _fmt(level.ratios.get("compression_ratio"), 1),
+                    _fmt(level.ratios.get("train_flops_ratio"), 3),
+                    _fmt(level.ratios.get("inference_flops_ratio"), 3),
+                ]
+            )
+        lines += _md_table(_header(COMPRESSION_HEADER, pct), rows)
+        lines += [f"- {note}" for note in ladder.notes] + ([""] if ladder.notes else [])
+    return lines
+
+
 def _compute_section(report: Report) -> list[str]:
     rows = [
         [
@@ -1119,6 +1360,65 @@ def _compute_section(report: Report) -> list[str]:
         "wall-clock second, evaluation included.",
         "",
         *_md_table(COMPUTE_HEADER.split("|"), rows),
+    ]
+
+
+def _comparisons_section(report: Report, pct: int) -> list[str]:
+    if not report.improvements and not report.profiles:
+        return []
+    lines = [
+        "## Probability of improvement and performance profiles",
+        "",
+        "P(RLx2 > X) (rliable): the probability that a run of RLx2 ends with a higher final "
+        "score than a run of X on the same task, ties counting ½, averaged over the tasks "
+        f"both ran; {pct} % CI from a bootstrap of each method's seeds within each task. "
+        "0.5 = no difference; a CI above 0.5 says RLx2 is better.",
+        "",
+    ]
+    lines += _md_table(
+        ["algo", "comparison", "tasks", f"P(improvement) [{pct} % CI]"],
+        (
+            [
+                i.algo.upper(),
+                f"{i.reference} > {i.other}",
+                str(len(i.tasks)),
+                f"{i.probability:.2f} [{i.ci_low:.2f}, {i.ci_high:.2f}]",
+            ]
+            for i in report.improvements
+        ),
+    )
+    if report.profiles:
+        lines += [
+            "Performance profiles (`profile_<algo>.png`): for each threshold τ, the fraction "
+            "of runs whose final score exceeds τ % of their task's dense mean, averaged over "
+            f"the tasks where the method ran (tasks with a positive dense score); {pct} % "
+            "band from the same stratified bootstrap.",
+            "",
+        ]
+    return lines
+
+
+def _diagnostics_section(report: Report) -> list[str]:
+    runs_of = group_runs(report.runs)
+    names = column_names(report.groups)
+    rows = report_diagnostics.table_rows(
+        [
+            (
+                g.key.algo,
+                g.key.env,
+                names[g.key],
+                len(runs_of[g.key]),
+                report_diagnostics.final_values([run.diagnostics for run in runs_of[g.key]]),
+            )
+            for g in report.groups
+            if any(report_diagnostics.has_diagnostics(run.diagnostics) for run in runs_of[g.key])
+        ]
+    )
+    if not rows:
+        return []
+    return [
+        *report_diagnostics.section_intro(),
+        *_md_table(report_diagnostics.table_header(), rows),
     ]
 
 
@@ -1170,12 +1470,15 @@ def _excluded_section(report: Report) -> list[str]:
 
 
 def render_markdown(report: Report, plots: Sequence[tuple[str, str]]) -> str:
-    """report.md: definitions, groups, paper-style tables, compute, excluded runs, plots."""
+    """report.md: definitions, groups, paper-style tables, compression, compute, excluded runs, plots."""
     pct = int(round(100 * report.config.confidence))
     lines = _intro(report, pct) + _groups_section(report, pct)
     for table in report.tables:
         lines += _paper_section(table, pct)
-    lines += _compute_section(report) + _excluded_section(report) + ["## Plots", ""]
+    lines += _comparisons_section(report, pct)
+    lines += _compression_section(report, pct)
+    lines += _compute_section(report) + _diagnostics_section(report)
+    lines += _excluded_section(report) + ["## Plots", ""]
     for name, caption in plots:
         lines += [f"![{Path(name).stem}]({name})", "", f"*{caption}*", ""]
     if not plots:
@@ -1222,6 +1525,31 @@ def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
             f"{algo.upper()} on {env}: evaluation return, mean over seeds; band = {pct} % "
             "percentile-bootstrap CI of the mean (none for one seed); steps common to all seeds."
         )
+        diagnosed = [
+            c
+            for g in mine
+            if (
+                c := report_diagnostics.curves(
+                    names[g.key],
+                    [run.steps for run in runs_of[g.key]],
+                    [run.diagnostics for run in runs_of[g.key]],
+                )
+            )
+            is not None
+        ]
+        if diagnosed:
+            made.append(
+                (
+                    f"diagnostics_{safe_name(algo)}_{safe_name(env)}.png",
+                    plots.diagnostics_png(
+                        [(c.label, c.steps, c.columns) for c in diagnosed],
+                        report_diagnostics.PANELS,
+                        f"{env} ({algo.upper()}): training diagnostics",
+                    ),
+                    f"{algo.upper()} on {env}: diagnostics over training, mean over seeds at "
+                    "the steps all seeds evaluated (docs/diagnostics.md).",
+                )
+            )
         if series:
             made.append(
                 (
@@ -1256,13 +1584,26 @@ def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
                     "against sparsity; dashed line: dense IQM.",
                 )
             )
+    for profile in report.profiles:
+        made.append(
+            (
+                f"profile_{safe_name(profile.algo)}.png",
+                plots.profile_png(
+                    profile.taus,
+                    {c: curve for c, curve in profile.curves.items()},
+                    f"{profile.algo.upper()}: performance profiles",
+                ),
+                f"{profile.algo.upper()}: fraction of runs above τ % of dense, averaged over "
+                f"tasks; band = {pct} % stratified-bootstrap CI.",
+            )
+        )
     return made
 
 
 def _clear_previous_report(out: Path) -> None:
     for path in out.iterdir():
         if path.is_file() and (
-            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV)
+            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV, COMPRESSION_CSV)
             or (path.name.startswith(PLOT_PREFIXES) and path.suffix == ".png")
         ):
             path.unlink()
@@ -1278,6 +1619,7 @@ def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Pat
     for name, data in (
         (RESULTS_CSV, results_csv(report).encode()),
         (RUNS_CSV, runs_csv(report).encode()),
+        *([(COMPRESSION_CSV, compression_csv(report).encode())] if report.ladders else []),
         *((name, png) for name, png, _ in plots),
         (REPORT_MD, render_markdown(report, [(n, c) for n, _, c in plots]).encode()),
     ):
@@ -1303,3 +1645,5 @@ def cli_main(args: Sequence[str]) -> None:
         f"report: {len(report.groups)} groups from {len(report.runs) - len(report.excluded)} runs "
         f"({len(report.excluded)} excluded{unreadable}) -> {out / REPORT_MD}"
     )
+    for ladder in report.ladders:
+        print(ladder.statement())

@@ -665,14 +665,9 @@ def run_sweep(
 
 # ----- the command ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SweepConfig:
-    """``rlx2 sweep``: run a grid of ``rlx2 train`` jobs in parallel; re-running skips completed
-    runs and resumes interrupted ones (docs/experiments.md)."""
+class LaunchOptions:
+    """Where and how the jobs of a sweep run (``rlx2 sweep``, ``rlx2 compress``)."""
 
-    file: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[FILE]")] = None
-    """Sweep file (.yaml/.yml, or .toml): keys out, name, fixed, grid, exclude, include."""
-    out: str | None = None
-    """Output directory (overrides the file's out): OUT/<job>/ runs, OUT/logs/, OUT/sweep.json."""
     backend: Literal["local", "ray"] = "local"
     """local: a process per job on this machine; ray: Ray tasks (a cluster with --address)."""
     workers: int | None = None
@@ -681,18 +676,32 @@ class SweepConfig:
     """Ray cluster address (auto, or HOST:PORT); default: start a local Ray instance."""
     dry_run: bool = False
     """Validate, print the jobs with what would happen to each (new, resume, skip) and exit."""
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be positive, got {self.workers}")
+        if self.address is not None and self.backend != "ray":
+            raise ConfigError("--address needs --backend ray")
+
+
+@dataclass(frozen=True)
+class SweepConfig(LaunchOptions):
+    """``rlx2 sweep``: run a grid of ``rlx2 train`` jobs in parallel; re-running skips completed
+    runs and resumes interrupted ones (docs/experiments.md)."""
+
+    file: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[FILE]")] = None
+    """Sweep file (.yaml/.yml, or .toml): keys out, name, fixed, grid, exclude, include."""
+    out: str | None = None
+    """Output directory (overrides the file's out): OUT/<job>/ runs, OUT/logs/, OUT/sweep.json."""
     set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """KEY=VALUE: set an option for every job (replaces the file's fixed value or grid axis); repeatable."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """KEY=V1,V2,...: a grid axis (adds to or replaces the file's); repeatable."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.file is None and not self.grid:
             raise ConfigError("give a sweep FILE or at least one --grid KEY=V1,V2")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"--workers must be positive, got {self.workers}")
-        if self.address is not None and self.backend != "ray":
-            raise ConfigError("--address needs --backend ray")
 
 
 def default_workers(jobs: Sequence[Job]) -> int:
@@ -702,21 +711,27 @@ def default_workers(jobs: Sequence[Job]) -> int:
 
 def main(config: SweepConfig, stream=None) -> int:
     """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed)."""
-    stream = stream if stream is not None else sys.stderr
     spec = load_sweep_file(config.file) if config.file is not None else SweepSpec("--grid")
     spec = apply_overrides(spec, config.set, config.grid)
     out = config.out or spec.out
     if not out:
         raise ConfigError(f"{spec.source}: no output directory: give --out or out: in the file")
+    return execute(spec, out, config, stream)
+
+
+def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None) -> int:
+    """Plan, check and run (or, with ``dry_run``, list) the jobs of ``spec`` in ``out``; returns
+    the exit status (0: all completed, 1: some failed). Raises ConfigError for bad input."""
+    stream = stream if stream is not None else sys.stderr
     jobs = plan_jobs(spec, out)
     from rlx2.train.rundir import check_writable_dir
 
     check_writable_dir(Path(out).expanduser(), f"--out {out}")
     for i in unmatched_excludes(spec):
         print(f"[sweep] warning: {spec.source}: exclude[{i}] matches no job", file=stream)
-    if config.backend == "ray":
+    if launch.backend == "ray":
         import_ray()  # a missing Ray fails now, before anything is written
-    if config.dry_run:
+    if launch.dry_run:
         for job in jobs:
             action = {"skip": "completed", "resume": "resume", "train": "new"}[
                 decide_action(job.run_dir)
@@ -724,10 +739,10 @@ def main(config: SweepConfig, stream=None) -> int:
             print(f"{action:<9} {job.name}  {' '.join(option_args(job.options))}")
         print(f"{len(jobs)} jobs -> {Path(out).expanduser().absolute()}")
         return 0
-    if config.backend == "ray":
+    if launch.backend == "ray":
         threads = max((job.threads for job in jobs), default=1)
-        workers = config.workers or (None if config.address else default_workers(jobs))
-        with ray_session(config.address, (workers or 1) * threads):
+        workers = launch.workers or (None if launch.address else default_workers(jobs))
+        with ray_session(launch.address, (workers or 1) * threads):
             progress = run_sweep(
                 spec,
                 jobs,
@@ -737,7 +752,7 @@ def main(config: SweepConfig, stream=None) -> int:
                 stream,
             )
     else:
-        workers = config.workers or default_workers(jobs)
+        workers = launch.workers or default_workers(jobs)
         progress = run_sweep(
             spec,
             jobs,

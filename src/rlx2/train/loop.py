@@ -562,7 +562,8 @@ class Trainer:
 
     def _diagnostics(self, episodes: list[Episode]) -> dict[str, float]:
         """Q-value bias on the evaluation episodes, τ-dormant neurons on the newest stored
-        transitions, topology exploration (train/diagnostics.py). Draws no random number."""
+        transitions, topology exploration and churn (train/diagnostics.py, docs/diagnostics.md).
+        Draws no random number."""
         agent, gamma = self.agent, self.config.agent.gamma
         obs, actions, returns = [], [], []
         for episode in episodes:
@@ -599,6 +600,10 @@ class Trainer:
                 else 1.0
             )
             values[f"ever_active_{name}"] = total
+            # Cumulative churn: connections grown so far per active connection (0 when dense).
+            masks = getattr(updater, "masks", None)
+            active = sum(masks.num_active()) if masks is not None else 0
+            values[f"churn_{name}"] = updater.connections_changed / active if active else 0.0
             values.update({f"ever_active/{name}/layer{i}": f for i, f in enumerate(fractions)})
         return values
 

@@ -49,6 +49,8 @@ DIAGNOSTIC_COLUMNS = [
     "dormant_critic",
     "ever_active_actor",
     "ever_active_critic",
+    "churn_actor",
+    "churn_critic",
 ]
 """Optional columns of evaluations.csv, written when diagnostics are on (--diagnostics)."""
 
