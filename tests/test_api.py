@@ -2,6 +2,7 @@
 and `rlx2 train --config FILE` (one mapping of option names, command-line flags win)."""
 
 import csv
+import dataclasses
 import json
 import math
 import subprocess
@@ -62,6 +63,11 @@ def test_train_returns_the_completed_run(case, runs):
     )
     assert run.final_return == pytest.approx(run.evaluations["return_mean"].mean())
     assert (run.obs_dim, run.act_dim) == (3, 1)
+    command = run.record["command"]  # the call as rlx2 train flags, not pytest's argv
+    assert command[:3] == ["rlx2.train", "--env", "Pendulum-v1"] and "--total-steps" in command
+    assert parse_args(TrainConfig, command[1:]) == dataclasses.replace(
+        run.config, run=dataclasses.replace(run.config.run, backend="auto")
+    )
     assert "completed" in repr(run) and "2 evaluations" in repr(run)
 
 

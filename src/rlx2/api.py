@@ -262,13 +262,18 @@ def train_config(env: str | None = None, **options: Any) -> TrainConfig:
     """
     from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+
+    return parse_args(TrainConfig, _train_args(env, options), prog="rlx2.train")
+
+
+def _train_args(env: str | None, options: Mapping[str, Any]) -> list[str]:
+    """The ``rlx2 train`` flags of ``train(env, **options)`` (the sweep files' mapping)."""
     from rlx2.experiments.sweep import train_args
 
     raw = {key: _plain(value) for key, value in options.items()}
     if env is not None:
         raw = {"env": env, **raw}
-    args = train_args(raw, "rlx2.train", owned=_NOT_TRAIN_OPTIONS, context="rlx2.train()")
-    return parse_args(TrainConfig, args, prog="rlx2.train")
+    return train_args(raw, "rlx2.train", owned=_NOT_TRAIN_OPTIONS, context="rlx2.train()")
 
 
 def train(env: str | None = None, **options: Any) -> Run:
@@ -291,7 +296,8 @@ def train(env: str | None = None, **options: Any) -> Run:
     if config.run.run_dir is None:  # fixed here so that the Run can be read back from it
         run = dataclasses.replace(config.run, run_dir=str(loop.default_run_dir(config)))
         config = dataclasses.replace(config, run=run)
-    loop.train(config)
+    # config.json's "command": the call as flags (a notebook's argv would say nothing).
+    loop.train(config, command=["rlx2.train", *_train_args(env, options)])
     return load(config.run.run_dir)
 
 
