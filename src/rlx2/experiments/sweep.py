@@ -99,8 +99,11 @@ def _is_bool_option(key: str) -> bool:
     return option_fields()[key][1] is bool
 
 
-def normalise_options(raw: Any, where: str) -> dict[str, Any]:
-    """Check a mapping of options: kebab-case keys that ``rlx2 train`` knows and the sweep allows."""
+def normalise_options(
+    raw: Any, where: str, owned: Mapping[str, str] = OWNED_OPTIONS, context: str = "a sweep"
+) -> dict[str, Any]:
+    """Check a mapping of options: kebab-case keys that ``rlx2 train`` knows and the caller
+    allows (``owned``: option -> why ``context`` sets it itself)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping of rlx2 train options, got {raw!r}")
     known = option_fields()
@@ -109,10 +112,12 @@ def normalise_options(raw: Any, where: str) -> dict[str, Any]:
         key = str(raw_key).strip().removeprefix("--").replace("_", "-")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
+            if close and "_" in str(raw_key):  # answer in the caller's spelling
+                close = [close[0].replace("-", "_")]
             hint = f"; did you mean {close[0]!r}?" if close else " (see rlx2 train --help)"
             raise ConfigError(f"{where}: unknown option {raw_key!r}{hint}")
-        if key in OWNED_OPTIONS:
-            raise ConfigError(f"{where}: {key!r} cannot be set in a sweep: {OWNED_OPTIONS[key]}")
+        if key in owned:
+            raise ConfigError(f"{where}: {key!r} cannot be set in {context}: {owned[key]}")
         if key in options:
             raise ConfigError(f"{where}: option {key!r} given twice")
         options[key] = value
@@ -125,6 +130,17 @@ def _check_scalar(key: str, value: Any, where: str) -> None:
             raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
     elif value is not None and not isinstance(value, str | int | float):
         raise ConfigError(f"{where}: {key} must be a single value, got {value!r}")
+
+
+def train_args(
+    raw: Any, where: str, owned: Mapping[str, str] = OWNED_OPTIONS, context: str = "a sweep"
+) -> list[str]:
+    """One run's options (a sweep job, a ``rlx2 train --config`` file, ``rlx2.train``'s
+    keywords) -> ``rlx2 train`` arguments: the one mapping from option names to a config."""
+    options = normalise_options(raw, where, owned, context)
+    for key, value in options.items():
+        _check_scalar(key, value, where)
+    return option_args(options)
 
 
 def cli_value(value: Any) -> str:
@@ -243,13 +259,15 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML{at}: {problem}") from None
 
 
-def load_sweep_file(path: str | Path) -> SweepSpec:
-    """Read a sweep file: TOML for ``.toml``, YAML otherwise."""
+def read_options_file(path: str | Path, what: str = "sweep file") -> Any:
+    """The data of a sweep file or a ``rlx2 train --config`` file: TOML for ``.toml``, YAML
+    otherwise. Raises ConfigError (one line) for an unreadable or malformed file."""
     path = Path(path)
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"sweep file {path}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else None
+        raise ConfigError(f"{what} {path}: {reason or exc}") from None
     if path.suffix.lower() == ".toml":
         try:
             import tomllib
@@ -266,7 +284,12 @@ def load_sweep_file(path: str | Path) -> SweepSpec:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     else:
         data = parse_yaml(text, str(path))
-    return spec_from_dict(data, str(path))
+    return data
+
+
+def load_sweep_file(path: str | Path) -> SweepSpec:
+    """Read a sweep file: TOML for ``.toml``, YAML otherwise."""
+    return spec_from_dict(read_options_file(path), str(Path(path)))
 
 
 def _parse_assignment(text: str, flag: str) -> tuple[str, str]:

@@ -101,9 +101,14 @@ def default_run_dir(config: TrainConfig) -> Path:
 
 
 def resolved_config(
-    config: TrainConfig, spec: EnvSpec, run_dir: Path, extra: dict[str, Any]
+    config: TrainConfig,
+    spec: EnvSpec,
+    run_dir: Path,
+    extra: dict[str, Any],
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Everything needed to understand (and repeat) the run: options, task facts, versions."""
+    """Everything needed to understand (and repeat) the run: options, task facts, versions.
+    ``command``: what started the run (default: this process's command line)."""
     return {
         "config": dataclasses.asdict(config),
         "run_dir": str(run_dir),
@@ -118,7 +123,7 @@ def resolved_config(
         "versions": library_versions(),
         "source": source_revision(),
         "machine": machine_facts(),
-        "command": sys.argv,
+        "command": list(sys.argv) if command is None else command,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
 
@@ -134,12 +139,17 @@ def _check_finite(metrics: dict[str, Any], step: int) -> None:
 
 
 def train(
-    config: TrainConfig, stream=None, wrap_env: Callable[[gym.Env], gym.Env] | None = None
+    config: TrainConfig,
+    stream=None,
+    wrap_env: Callable[[gym.Env], gym.Env] | None = None,
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run one new training run described by ``config``; returns the summary (also in summary.json).
 
     ``wrap_env`` wraps the training environment (not the evaluation one): ``rlx2 bench
-    --end-to-end`` and benchmarks/peers.py time the loop with it.
+    --end-to-end`` and benchmarks/peers.py time the loop with it. ``command`` is recorded in
+    config.json as what started the run (default: the process's command line; ``rlx2.train``
+    records its call as the equivalent ``rlx2 train`` flags).
     """
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
     # config.json names the backend that ran, not "auto": resume and export rebuild the same
@@ -157,7 +167,7 @@ def train(
             try:
                 rundir.atomic_write_json(
                     run_dir / rundir.CONFIG,
-                    resolved_config(config, spec, run_dir, trainer.effective),
+                    resolved_config(config, spec, run_dir, trainer.effective, command),
                 )
             except OSError as exc:
                 raise RunDirError(
