@@ -111,7 +111,8 @@ def config_file_args(args: Sequence[str]) -> list[str]:
     rest = args[:at] + args[at + 2 :]
     if "--config" in rest:
         raise ConfigError("--config given twice; merge the files into one")
-    from rlx2.experiments.sweep import SWEEP_KEYS, read_options_file, train_args
+    from rlx2.experiments.run_options import train_args
+    from rlx2.experiments.sweep_file import SWEEP_KEYS, read_options_file
 
     data = read_options_file(path, "--config")
     if isinstance(data, dict):

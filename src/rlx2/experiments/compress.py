@@ -25,7 +25,8 @@ from rlx2 import paper
 from rlx2.config import Algo
 from rlx2.errors import ConfigError
 from rlx2.experiments.compression import CompressionOptions
-from rlx2.experiments.sweep import LaunchOptions, SweepSpec, apply_overrides, execute, plan_jobs
+from rlx2.experiments.sweep import LaunchOptions, execute, plan_jobs
+from rlx2.experiments.sweep_file import SweepSpec, apply_overrides
 
 # Options the ladder itself sets on each job; --set may not touch them.
 LADDER_OPTIONS = ("env", "algo", "method", "actor-sparsity", "critic-sparsity", "seed", "preset")
