@@ -29,6 +29,7 @@ from rlx2.config import TrainConfig, config_from_dict
 from rlx2.errors import Interrupted, RunDirError, TrainingFailed, os_error_text
 from rlx2.train import rundir
 from rlx2.train.builders import build_resolved_agent, build_value_learning
+from rlx2.train.checkpoint import UnsafeCheckpoint, load_checkpoint
 from rlx2.train.diagnostics import (
     comparable_steps,
     network_dormant_fractions,
@@ -201,9 +202,9 @@ def _resume_locked(run_dir: Path, stream, quiet: bool | None, stop: StopSignals)
         checkpoint = run_dir / rundir.CHECKPOINTS / LATEST
         if checkpoint.exists():
             try:
-                state = torch.load(
-                    checkpoint, map_location=trainer.agent.device, weights_only=False
-                )
+                state = load_checkpoint(checkpoint, map_location=trainer.agent.device)
+            except UnsafeCheckpoint as exc:
+                raise RunDirError(f"--resume {run_dir}: {exc}") from None
             except Exception as exc:  # our writes are atomic, but disks fail and files travel
                 raise RunDirError(
                     f"--resume {run_dir}: unreadable checkpoint {checkpoint.name} ({exc})"
