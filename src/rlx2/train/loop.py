@@ -27,6 +27,7 @@ import torch
 import rlx2
 from rlx2.config import TrainConfig, config_from_dict
 from rlx2.errors import Interrupted, RunDirError, TrainingFailed, os_error_text
+from rlx2.resolve import ignored_options
 from rlx2.train import rundir
 from rlx2.train.builders import build_resolved_agent, build_value_learning
 from rlx2.train.checkpoint import UnsafeCheckpoint, load_checkpoint
@@ -143,6 +144,13 @@ def train(
     --end-to-end`` and benchmarks/peers.py time the loop with it.
     """
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
+    ignored = ignored_options(config)
+    if ignored:
+        print(
+            f"rlx2: warning: --method {config.sparse.method} ignores {', '.join(ignored)}",
+            file=sys.stderr,
+            flush=True,
+        )
     # config.json names the backend that ran, not "auto": resume and export rebuild the same
     # networks whatever machine they run on (checkpoints differ between backends).
     config = dataclasses.replace(
