@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
+
+import tyro
 
 from rlx2 import paper
 from rlx2.errors import ConfigError
@@ -50,6 +52,12 @@ def require_non_negative(obj: object, *names: str) -> None:
         if not (value >= 0 and math.isfinite(value)):
             raise ConfigError(f"{_flag(name)} must be >= 0, got {value!r}")
 
+
+RUN_DIR_TEMPLATE = "runs/{env}_{algo}_{method}_s{seed}_{time}"
+"""The run directory when --run-dir is not given (``time``: YYYYmmdd-HHMMSS)."""
+RUN_DIR_HELP = "Exact directory to write; default " + RUN_DIR_TEMPLATE.replace("{", "<").replace(
+    "}", ">"
+)
 
 MAX_SEED = 2**32 - 1
 """Largest --seed: NumPy's global generator (np.random.seed) takes 32-bit seeds."""
@@ -160,8 +168,8 @@ class RunConfig:
     """Episodes per evaluation (separate env seeded seed+100)."""
     seed: int = 0
     """Seed of everything (env, networks, replay sampling)."""
-    run_dir: str | None = None
-    """Exact directory to write; default runs/<env>_<algo>_<method>_s<seed>_<time>."""
+    run_dir: Annotated[str | None, tyro.conf.arg(help=RUN_DIR_HELP)] = None
+    """Exact directory to write (--help shows RUN_DIR_HELP, which names the default)."""
     threads: int = 1
     """torch intra-op threads (small MLPs are fastest with 1)."""
     checkpoint_every: int = 100_000

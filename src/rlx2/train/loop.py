@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import rlx2
-from rlx2.config import TrainConfig, config_from_dict
+from rlx2.config import RUN_DIR_TEMPLATE, TrainConfig, config_from_dict
 from rlx2.errors import Interrupted, RunDirError, TrainingFailed, os_error_text
 from rlx2.resolve import ignored_options
 from rlx2.train import rundir
@@ -98,8 +98,16 @@ def machine_facts() -> dict[str, Any]:
 
 
 def default_run_dir(config: TrainConfig) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.env}_{config.algo}_s{config.run.seed}_{stamp}"
+    """The run directory when --run-dir is not given (``RUN_DIR_TEMPLATE``, also in --help)."""
+    return Path(
+        RUN_DIR_TEMPLATE.format(
+            env=config.env,
+            algo=config.algo,
+            method=config.sparse.method,
+            seed=config.run.seed,
+            time=datetime.now().strftime("%Y%m%d-%H%M%S"),
+        )
+    )
 
 
 def resolved_config(
@@ -138,7 +146,8 @@ def _check_finite(metrics: dict[str, Any], step: int) -> None:
 def train(
     config: TrainConfig, stream=None, wrap_env: Callable[[gym.Env], gym.Env] | None = None
 ) -> dict[str, Any]:
-    """Run one new training run described by ``config``; returns the summary (also in summary.json).
+    """Run one new training run described by ``config``; returns the summary (as in
+    summary.json) and ``run_dir``.
 
     ``wrap_env`` wraps the training environment (not the evaluation one): ``rlx2 bench
     --end-to-end`` and benchmarks/peers.py time the loop with it.
@@ -172,7 +181,7 @@ def train(
                 raise RunDirError(
                     f"--run-dir {run_dir}: cannot write ({os_error_text(exc)})"
                 ) from None
-            return trainer.run(stream, stop)
+            return {**trainer.run(stream, stop), "run_dir": str(run_dir)}
         finally:
             lock.release()
 
@@ -218,7 +227,7 @@ def _resume_locked(run_dir: Path, stream, quiet: bool | None, stop: StopSignals)
                     f"--resume {run_dir}: unreadable checkpoint {checkpoint.name} ({exc})"
                 ) from None
             trainer.load_state_dict(state)
-        return trainer.run(stream, stop)
+        return {**trainer.run(stream, stop), "run_dir": str(run_dir)}
     finally:
         lock.release()
 
@@ -428,6 +437,7 @@ class Trainer:
             interval_s = run.checkpoint_minutes * 60.0
             next_checkpoint_time = time.monotonic() + interval_s if interval_s else math.inf
             with ProgressReporter(run.total_steps, self.step, run.quiet, label, stream) as progress:
+                progress.message(f"run directory: {self.run_dir}")
                 if self.resumes:
                     progress.message(f"resumed at step {self.step} (resume #{self.resumes})")
                 if stop.requested:  # during the start-up
