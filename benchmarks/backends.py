@@ -50,11 +50,14 @@ def markdown(results: list[dict]) -> str:
     header = (
         "## Backends: dense vs masked vs sparse (`benchmarks/backends.py`, `rlx2 bench`)\n\n"
         f"Batch {first['batch_size']}, hidden {first['hidden']}, {first['threads']} torch "
-        f"thread, CPU `{first['processor']}`, torch {first['torch']}; the paper's sparsities "
+        f"thread, CPU `{first['cpu']}`, torch {first['torch']}; the paper's sparsities "
         f"(ER allocation). Backends interleaved in one process, medians of "
         f"{first['repeats']} repeats of {first['updates_per_repeat']} updates (TD3: the mean "
-        "of a critic-only and a critic+actor update). Update = `agent.update(batch)` with "
-        "1-step targets; actor = the deterministic action, no autograd.\n\n"
+        "of a critic-only and a critic+actor update). Times are CPU time of the benchmark's "
+        "thread, speedups by CPU time (wall clock in parentheses). Update = "
+        "`agent.update(batch)` with 1-step targets (the sparse backend's fused steps); act = "
+        "`agent.act_deterministic(obs)` for one observation; actor, batch 256 = `actor(obs)` "
+        "without autograd.\n\n"
     )
     return header + markdown_table(results)
 

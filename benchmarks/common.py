@@ -24,3 +24,43 @@ def write_section(path: Path, name: str, body: str) -> None:
     from rlx2.bench import write_section as write
 
     write(path, name, body)
+
+
+def host_facts() -> dict:
+    """What the figures belong to and what else ran: the CPU as ``lscpu`` names it, this
+    process's niceness and cores, and ``/proc/loadavg`` (1, 5, 15-minute load averages,
+    runnable/total tasks) at the time of the call."""
+    import os
+    import subprocess
+
+    facts: dict = {"lscpu": {}}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        lscpu = ""
+    wanted = ("Model name", "Vendor ID", "CPU family", "Model", "CPU(s)", "Hypervisor vendor")
+    for line in lscpu.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in wanted:
+            facts["lscpu"][key.strip()] = value.strip()
+    try:
+        facts["loadavg"] = Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        facts["loadavg"] = None
+    facts["nice"] = os.nice(0)
+    facts["affinity"] = sorted(os.sched_getaffinity(0))
+    return facts
+
+
+def write_new_json(path: Path, obj: object) -> None:
+    """Write ``obj`` as JSON to a new file, atomically (a temporary file, then a rename);
+    an existing file is never replaced (the caller checks first, for a one-line error)."""
+    import json
+    import os
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    if path.exists():
+        tmp.unlink()
+        raise FileExistsError(f"{path} exists")
+    os.replace(tmp, path)

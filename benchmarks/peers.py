@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_section  # noqa: E402
+from common import host_facts, write_section  # noqa: E402
 
 from rlx2.bench import StepClock, check_window, round_order, timed_run_args  # noqa: E402
 from rlx2.errors import ConfigError  # noqa: E402
@@ -128,10 +128,10 @@ def run_child(contender: str, algo: str, env_id: str, learning_starts: int, wind
     versions = {"torch": torch.__version__}
     if contender.startswith("rlx2:"):
         import rlx2
-        from rlx2.bench import training_steps_per_second
+        from rlx2.bench import timed_training
 
         args = rlx2_args(contender.split(":", 1)[1], algo, env_id, learning_starts, window)
-        steps_per_second = training_steps_per_second(args, window)
+        clock = timed_training(args, window)
         versions["rlx2"] = rlx2.__version__
         settings: dict[str, Any] = {"rlx2_train": " ".join(args)}
     else:
@@ -162,12 +162,12 @@ def run_child(contender: str, algo: str, env_id: str, learning_starts: int, wind
         else:
             model = SAC("MlpPolicy", clock, **settings, **extra)
         model.learn(total_timesteps=window[1], progress_bar=False)
-        steps_per_second = clock.steps_per_second()
     return {
         "contender": contender,
         "algo": algo,
         "env": env_id,
-        "steps_per_second": steps_per_second,
+        "steps_per_second": clock.steps_per_second(),
+        "cpu_steps_per_second": clock.cpu_steps_per_second(),
         "torch_threads": torch.get_num_threads(),
         "affinity": sorted(os.sched_getaffinity(0)),
         "versions": versions,
@@ -199,27 +199,26 @@ def spawn(args: argparse.Namespace, contender: str, algo: str) -> dict:
 def summarise(args: argparse.Namespace, records: list[dict]) -> dict:
     rows = []
     for algo in args.algos:
-        medians = {}
+        medians: dict[str, dict[str, float]] = {"": {}, "cpu_": {}}  # wall clock, CPU time
         for contender in args.contenders:
-            samples = [
-                r["steps_per_second"]
-                for r in records
-                if r["algo"] == algo and r["contender"] == contender
-            ]
-            medians[contender] = statistics.median(samples)
-            rows.append(
-                {
-                    "algo": algo,
-                    "contender": contender,
-                    "steps_per_second": round(medians[contender], 1),
-                    "samples": [round(s, 1) for s in samples],
-                }
-            )
+            row = {"algo": algo, "contender": contender}
+            for clock, of_clock in medians.items():
+                samples = [
+                    r[f"{clock}steps_per_second"]
+                    for r in records
+                    if r["algo"] == algo and r["contender"] == contender
+                ]
+                of_clock[contender] = statistics.median(samples)
+                row[f"{clock}steps_per_second"] = round(of_clock[contender], 1)
+                row[f"{clock}samples"] = [round(s, 1) for s in samples]
+            rows.append(row)
         for row in rows:
             if row["algo"] == algo:
-                for peer in ("sb3", "sbx"):
-                    if peer in medians:
-                        row[f"vs_{peer}"] = round(medians[row["contender"]] / medians[peer], 3)
+                for clock, of_clock in medians.items():
+                    for peer in ("sb3", "sbx"):
+                        if peer in of_clock:
+                            ratio = of_clock[row["contender"]] / of_clock[peer]
+                            row[f"{clock}vs_{peer}"] = round(ratio, 3)
     first = {(r["algo"], r["contender"]): r for r in records}
     return {
         "benchmark": "peers",
@@ -259,16 +258,18 @@ def markdown(result: dict) -> str:
         f"{stop} (warm-up {result['learning_starts']} steps); runs interleaved, medians of "
         f"{result['repeats']} repeats.",
         "",
-        "| algo | library | training steps/s | vs SB3 | vs SBX | runs (steps/s) |",
-        "|---|---|---|---|---|---|",
+        "| algo | library | training steps/s | vs SB3 | vs SBX | runs (steps/s) | by CPU time: steps/s, vs SBX |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in result["results"]:
         name = NAMES.get(row["contender"], row["contender"])
         ratios = [f"{row[k]:.2f}×" if k in row else "—" for k in ("vs_sb3", "vs_sbx")]
         samples = ", ".join(f"{s:.0f}" for s in row["samples"])
+        cpu = f"{row['cpu_steps_per_second']:.0f}" if "cpu_steps_per_second" in row else "—"
+        cpu_ratio = f"{row['cpu_vs_sbx']:.2f}×" if "cpu_vs_sbx" in row else "—"
         lines.append(
             f"| {row['algo'].upper()} | {name} | **{row['steps_per_second']:.0f}** | "
-            f"{ratios[0]} | {ratios[1]} | {samples} |"
+            f"{ratios[0]} | {ratios[1]} | {samples} | {cpu}, {cpu_ratio} |"
         )
     return "\n".join(lines)
 
@@ -324,6 +325,7 @@ def main() -> None:
     if str(args.cpu) not in {str(c) for c in os.sched_getaffinity(0)}:
         sys.exit(f"peers: error: --cpu {args.cpu} is not one of this process's CPUs")
     runs = [(algo, contender) for algo in args.algos for contender in args.contenders]
+    host_before = host_facts()  # lscpu, niceness, /proc/loadavg: the load the runs shared
     records = []
     for r in range(args.repeats):
         for algo, contender in round_order(runs, r):
@@ -335,7 +337,7 @@ def main() -> None:
                 flush=True,
             )
             records.append(record)
-    result = summarise(args, records)
+    result = {**summarise(args, records), "host_before": host_before, "host_after": host_facts()}
     text = json.dumps(result, indent=2)
     print(text)
     print(markdown(result), file=sys.stderr)

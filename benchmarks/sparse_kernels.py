@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from rlx2.algos.common import frozen, polyak_update
 from rlx2.nets import ActionScaling, DeterministicActor, TwinCritic
 from rlx2.sparse.kernels import LeanAdam, SparseMLP, kernels
-from rlx2.sparse.kernels.mlp import _aligned_empty
+from rlx2.sparse.kernels.mlp import aligned_empty
 from rlx2.sparse.masks import MaskSet, linear_weights
 
 HIDDEN = 256
@@ -113,7 +113,7 @@ def kernel_call_of(sparse: SparseMLP, x: Tensor, rows: int) -> Callable[[], None
     values, bias, scale, shift = sparse.numpy_parameters()
     x_np = x.numpy()
     empty = np.empty((x.shape[0], 0), dtype=np.float32)
-    act = _aligned_empty((layout.in_features + layout.num_rows, x.shape[0]), np.float32)
+    act = aligned_empty((layout.in_features + layout.num_rows, x.shape[0]), np.float32)
     out = np.empty((x.shape[0], layout.out_features), dtype=np.float32)
     index = (layout.row_ptr, layout.sources, values, bias, layout.activation)
     outputs = (layout.output_column, layout.output_rows, scale, shift)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,17 +32,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_section  # noqa: E402
 
-from rlx2.bench import interleaved_medians  # noqa: E402
+from rlx2.bench import cpu_model, interleaved_times  # noqa: E402
 from rlx2.config import RunConfig, SparseConfig, TrainConfig  # noqa: E402
-from rlx2.train.builders import build_agent  # noqa: E402
+from rlx2.train.builders import build_agent, build_value_learning  # noqa: E402
 from rlx2.train.envs import check_env, make_env  # noqa: E402
-from rlx2.value.replay import ReplayBuffer  # noqa: E402
 
 
 class Contender:
-    """One agent with its own environment and replay buffer."""
+    """One agent with its own environment and replay buffer (built as ``rlx2 train`` builds
+    them: RLx2's buffer keeps behaviour actions, the others' do not)."""
 
-    def __init__(self, algo: str, env_id: str, method: str, backend: str):
+    def __init__(self, algo: str, env_id: str, method: str, backend: str, nstep: int = 1):
         torch.manual_seed(0)
         sparse = (
             SparseConfig(method=method, preset="paper") if method != "dense" else SparseConfig()
@@ -56,36 +55,38 @@ class Contender:
         self.label = {"algo": algo, "method": method, "backend": effective["backend"]}
         self.env = make_env(env_id)
         self.env.action_space.seed(0)
-        self.buffer = ReplayBuffer(spec.obs_dim, spec.act_dim, capacity=100_000, seed=0)
+        self.nstep = nstep
+        self.buffer = build_value_learning(self.config, spec)[0]
         self.obs, _ = self.env.reset(seed=0)
         for _ in range(5_000):  # warm-up data
             self.env_step()
 
-    def env_step(self, action=None) -> None:
+    def env_step(self, action=None, behaviour=None) -> None:
         action = self.env.action_space.sample() if action is None else action
+        behaviour = action if behaviour is None else behaviour
         next_obs, reward, terminated, truncated, _ = self.env.step(action)
-        self.buffer.add(self.obs, action, float(reward), next_obs, terminated, truncated, action)
+        self.buffer.add(self.obs, action, float(reward), next_obs, terminated, truncated, behaviour)
         self.obs = self.env.reset()[0] if terminated or truncated else next_obs
 
     def act(self) -> None:
         self.agent.act(self.obs)
 
     def update(self) -> None:
-        self.agent.update(self.buffer.sample(self.config.agent.batch_size))
+        self.agent.update(self.buffer.sample(self.config.agent.batch_size, self.nstep))
 
     def train_step(self) -> None:
-        action, _ = self.agent.act(self.obs)
-        self.env_step(action)
+        action, behaviour = self.agent.act(self.obs)
+        self.env_step(action, behaviour)
         self.update()
 
 
 def measure(contenders: dict[str, Contender], repeats: int, steps: int) -> list[dict]:
-    def each(method: Callable[[Contender], Callable[[], None]]) -> dict[str, float]:
+    def each(method: Callable[[Contender], Callable[[], None]]) -> dict[str, dict[str, float]]:
         fns = {name: method(c) for name, c in contenders.items()}
         for fn in fns.values():  # warm-up: numba compiles or loads its cache
             for _ in range(10):
                 fn()
-        return interleaved_medians(fns, repeats, steps)
+        return interleaved_times(fns, repeats, steps)
 
     env_s = each(lambda c: c.env_step)
     act_s = each(lambda c: c.act)
@@ -101,37 +102,48 @@ def measure(contenders: dict[str, Contender], repeats: int, steps: int) -> list[
                 "threads": torch.get_num_threads(),
                 "batch_size": c.config.agent.batch_size,
                 "hidden": c.config.agent.hidden,
-                "env_steps_per_second": 1.0 / env_s[name],
-                "act_us": act_s[name] * 1e6,
-                "update_ms": update_s[name] * 1e3,
-                "train_steps_per_second": 1.0 / train_s[name],
-                "update_share": update_s[name] / train_s[name],
+                "nstep": c.nstep,
+                "env_steps_per_second": 1.0 / env_s[name]["wall"],
+                "act_us": act_s[name]["wall"] * 1e6,
+                "update_ms": update_s[name]["wall"] * 1e3,
+                "train_steps_per_second": 1.0 / train_s[name]["wall"],
+                "update_share": update_s[name]["wall"] / train_s[name]["wall"],
+                "cpu_time": {
+                    "env_steps_per_second": 1.0 / env_s[name]["cpu"],
+                    "act_us": act_s[name]["cpu"] * 1e6,
+                    "update_ms": update_s[name]["cpu"] * 1e3,
+                    "train_steps_per_second": 1.0 / train_s[name]["cpu"],
+                },
                 "repeats": repeats,
                 "steps_per_repeat": steps,
+                "cpu": cpu_model(),
             }
         )
     return results
 
 
 def markdown(results: list[dict]) -> str:
-    cpu = platform.processor() or platform.machine()
     first = results[0]
     lines = [
         "## Training throughput (`benchmarks/train_throughput.py`)",
         "",
         f"{first['env']}, batch {first['batch_size']}, hidden {first['hidden']}, "
-        f"{first['threads']} torch thread, CPU `{cpu}`; contenders interleaved in one process, "
-        f"medians of {first['repeats']} repeats of {first['steps_per_repeat']} steps. Sparse "
-        "methods at the paper's sparsities.",
+        f"{first['nstep']}-step windows, {first['threads']} torch thread, CPU `{first['cpu']}`; "
+        f"contenders interleaved in one process, medians of {first['repeats']} repeats of "
+        f"{first['steps_per_repeat']} steps. Sparse methods at the paper's sparsities. CPU time "
+        "of the benchmark's thread (wall clock in parentheses).",
         "",
         "| algo | method | backend | env only (steps/s) | act (µs) | update (ms) | training (steps/s) | update share |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        c = r["cpu_time"]
         lines.append(
-            f"| {r['algo'].upper()} | {r['method']} | {r['backend']} | {r['env_steps_per_second']:.0f} "
-            f"| {r['act_us']:.0f} | {r['update_ms']:.2f} | {r['train_steps_per_second']:.0f} "
-            f"| {100 * r['update_share']:.0f} % |"
+            f"| {r['algo'].upper()} | {r['method']} | {r['backend']} "
+            f"| {c['env_steps_per_second']:.0f} ({r['env_steps_per_second']:.0f}) "
+            f"| {c['act_us']:.0f} ({r['act_us']:.0f}) | {c['update_ms']:.2f} ({r['update_ms']:.2f}) "
+            f"| {c['train_steps_per_second']:.0f} ({r['train_steps_per_second']:.0f}) "
+            f"| {100 * c['update_ms'] / 1e3 * c['train_steps_per_second']:.0f} % |"
         )
     return "\n".join(lines)
 
@@ -156,6 +168,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--nstep", type=int, default=1, help="n of the sampled windows")
     parser.add_argument("--markdown", type=Path, help="write the table into this markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -164,7 +177,9 @@ def main() -> None:
         contenders = {}
         for method in args.methods:
             for backend in args.backends if method not in ("dense", "tiny") else ["dense"]:
-                contenders[f"{method}/{backend}"] = Contender(algo, args.env, method, backend)
+                contenders[f"{method}/{backend}"] = Contender(
+                    algo, args.env, method, backend, args.nstep
+                )
         for result in measure(contenders, args.repeats, args.steps):
             print(json.dumps(result), flush=True)
             results.append(result)

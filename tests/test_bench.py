@@ -14,6 +14,7 @@ from rlx2.bench import (
     MEASURES,
     StepClock,
     interleaved_medians,
+    interleaved_times,
     round_order,
     timed_run_args,
 )
@@ -48,11 +49,17 @@ def test_bench_prints_every_measure_for_every_backend(algo, tmp_path, capsys):
     assert result["algo"] == algo and result["obs_dim"] == 11 and result["act_dim"] == 3
     assert result["threads"] == 1 and result["repeats"] == 2
     assert 0 < result["active_weights"]["actor"] < result["dense_weights"]["actor"]
+    assert result["cpu"]  # the CPU model the figures belong to
     for measure in MEASURES:
         row = result[measure]
         for backend in BACKENDS:
             assert row[f"{backend}_us"] > 0
+            # CPU time of the thread: never more than the wall time it ran in (+ clock jitter)
+            assert 0 < row[f"{backend}_cpu_us"] <= row[f"{backend}_us"] * 1.05 + 5
         assert row["speedup"] == pytest.approx(row["dense_us"] / row["sparse_us"], rel=1e-2)
+        assert row["speedup_cpu"] == pytest.approx(
+            row["dense_cpu_us"] / row["sparse_cpu_us"], rel=1e-2
+        )
     text = table.read_text()
     assert f"rlx2-bench-{algo}-obs-11-act-3:start" in text
     assert text.count(f"| {algo.upper()} | obs 11, act 3 |") == len(MEASURES)
@@ -63,6 +70,14 @@ def test_bench_reads_the_task_and_the_paper_sparsities(capsys):
     result = json.loads(capsys.readouterr().out)
     assert (result["obs_dim"], result["act_dim"]) == (11, 3)
     assert (result["actor_sparsity"], result["critic_sparsity"]) == (0.98, 0.95)
+
+
+def test_interleaved_times_count_cpu_time_apart_from_waiting():
+    import time
+
+    times = interleaved_times({"sleep": lambda: time.sleep(0.002)}, repeats=3, calls=2)
+    assert times["sleep"]["wall"] >= 0.002
+    assert times["sleep"]["cpu"] < 0.001  # sleeping costs no CPU time
 
 
 def test_interleaved_medians_are_medians_of_rounds():
@@ -177,6 +192,8 @@ def test_bad_end_to_end_input_exits_2_with_one_line(args, needle, capsys):
 def test_step_clock_times_the_steps_between_the_window_ends(monkeypatch):
     ticks = iter(range(100, 200))
     monkeypatch.setattr(rlx2.bench.time, "perf_counter", lambda: float(next(ticks)))
+    cpu_ticks = iter(range(10, 30, 2))  # the CPU clock runs apart (here: half the wall's rate)
+    monkeypatch.setattr(rlx2.bench.time, "process_time", lambda: next(cpu_ticks) / 4)
     clock = StepClock(gym.make("Pendulum-v1"), window=(3, 7))
     clock.reset(seed=0)
     for _ in range(5):
@@ -188,6 +205,8 @@ def test_step_clock_times_the_steps_between_the_window_ends(monkeypatch):
     # perf_counter is read at steps 3 and 7 only: ticks 100 and 101.
     assert clock.times == {3: 100.0, 7: 101.0}
     assert clock.steps_per_second() == 4.0
+    assert clock.cpu_times == {3: 2.5, 7: 3.0}
+    assert clock.cpu_steps_per_second() == 8.0
 
 
 def test_train_wraps_the_training_env_only(tmp_path):

@@ -3,13 +3,16 @@
 Everything is measured in one process with the real agents (``build_agent``), so a busy
 machine slows every backend alike: within each repeat the backends take turns (their order
 rotates from repeat to repeat) and the reported figure is the median over repeats of the
-mean time per call. ``speedup`` is ``dense_us / sparse_us``.
+mean time per call. ``speedup`` is ``dense_us / sparse_us`` (wall-clock); every figure also
+comes as CPU time of the benchmark's thread (``*_cpu_us``, ``speedup_cpu``), which on a
+machine shared with other work leaves out the time spent waiting for a core.
 
 * ``update``: one ``agent.update(batch)`` (batch of n-step windows from a replay buffer of
   random transitions; TD3 updates its actor and targets every 2nd update, so the figure is
   the mean of a critic-only and a critic+actor update).
-* ``inference_batch1`` / ``inference_batch256``: the deterministic actor ``actor(obs)``
-  without autograd, as when acting and evaluating.
+* ``inference_batch1``: ``agent.act_deterministic(obs)`` for one NumPy observation, as when
+  acting and evaluating; ``inference_batch256``: the deterministic actor ``actor(obs)`` on a
+  batch without autograd, as the dynamic buffer's policy distance.
 * ``end_to_end`` (with ``--end-to-end``): training steps/s of ``rlx2 train``'s own loop
   (act, env step, replay, update, evaluation off) for the dense method and RLx2 on the
   sparse backend, over the env steps of ``--end-to-end-window`` after a warm-up of
@@ -148,21 +151,55 @@ def round_order(names: Sequence[str], round_index: int) -> list[str]:
 def interleaved_medians(
     fns: dict[str, Callable[[], object]], repeats: int, calls: int
 ) -> dict[str, float]:
-    """Median over ``repeats`` rounds of the mean seconds per call of each function.
+    """Median over ``repeats`` rounds of the mean wall-clock seconds per call of each function
+    (:func:`interleaved_times` without the CPU-time figures)."""
+    return {name: t["wall"] for name, t in interleaved_times(fns, repeats, calls).items()}
+
+
+def interleaved_times(
+    fns: dict[str, Callable[[], object]], repeats: int, calls: int
+) -> dict[str, dict[str, float]]:
+    """Median over ``repeats`` rounds of the mean seconds per call of each function, by two
+    clocks: ``wall`` (``time.perf_counter``) and ``cpu`` (``time.thread_time``, the CPU time
+    of the calling thread: on a machine shared with other processes it leaves out the time
+    this process waits for a core, which wall-clock time counts).
 
     In each round every function runs ``calls`` times, one function after the other, in
     ``round_order``.
     """
     names = list(fns)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in names}
     for r in range(repeats):
         for name in round_order(names, r):
             fn = fns[name]
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.thread_time()
             for _ in range(calls):
                 fn()
-            samples[name].append((time.perf_counter() - start) / calls)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            samples[name]["cpu"].append((time.thread_time() - cpu) / calls)
+            samples[name]["wall"].append((time.perf_counter() - wall) / calls)
+    return {
+        name: {clock: statistics.median(values) for clock, values in clocks.items()}
+        for name, clocks in samples.items()
+    }
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as a run's config.json records it."""
+    from rlx2.train.loop import machine_facts
+
+    return machine_facts()["cpu"]
+
+
+def _row(times: dict[str, dict[str, float]]) -> dict[str, float]:
+    """µs per call of each backend by both clocks, and the speedups of sparse over the others
+    (``speedup``: wall-clock; ``speedup_cpu``: CPU time)."""
+    row = {f"{b}_us": round(times[b]["wall"] * 1e6, 2) for b in BACKENDS}
+    row.update({f"{b}_cpu_us": round(times[b]["cpu"] * 1e6, 2) for b in BACKENDS})
+    row["speedup"] = round(times["dense"]["wall"] / times["sparse"]["wall"], 3)
+    row["speedup_vs_masked"] = round(times["masked"]["wall"] / times["sparse"]["wall"], 3)
+    row["speedup_cpu"] = round(times["dense"]["cpu"] / times["sparse"]["cpu"], 3)
+    row["speedup_vs_masked_cpu"] = round(times["masked"]["cpu"] / times["sparse"]["cpu"], 3)
+    return row
 
 
 def check_window(learning_starts: int, window: tuple[int, int]) -> None:
@@ -192,19 +229,31 @@ class StepClock(gym.Wrapper):
         self.window = window
         self.steps = 0
         self.times: dict[int, float] = {}
+        self.cpu_times: dict[int, float] = {}
 
     def step(self, action: Any) -> Any:
         result = self.env.step(action)
         self.steps += 1
         if self.steps in self.window:
             self.times[self.steps] = time.perf_counter()
+            # The process's CPU time (every thread: JAX's too): on a shared machine it leaves
+            # out the waits for a core, which the wall clock counts.
+            self.cpu_times[self.steps] = time.process_time()
         return result
 
     def steps_per_second(self) -> float:
+        """Env steps per second of wall-clock time over the window."""
+        return self._rate(self.times)
+
+    def cpu_steps_per_second(self) -> float:
+        """Env steps per second of the process's CPU time over the window."""
+        return self._rate(self.cpu_times)
+
+    def _rate(self, times: dict[int, float]) -> float:
         start, stop = self.window
-        if stop not in self.times:
+        if stop not in times:
             raise RuntimeError(f"the run ended at env step {self.steps}, before {stop}")
-        return (stop - start) / (self.times[stop] - self.times[start])
+        return (stop - start) / (times[stop] - times[start])
 
 
 def timed_run_args(
@@ -230,6 +279,12 @@ def timed_run_args(
 def training_steps_per_second(train_args: Sequence[str], window: tuple[int, int]) -> float:
     """Env steps/s of ``rlx2 train TRAIN_ARGS`` between the steps of ``window``, in this
     process, in a temporary run directory (deleted afterwards)."""
+    return timed_training(train_args, window).steps_per_second()
+
+
+def timed_training(train_args: Sequence[str], window: tuple[int, int]) -> StepClock:
+    """Run ``rlx2 train TRAIN_ARGS`` in this process, in a temporary run directory (deleted
+    afterwards), and return the ``StepClock`` that timed its training env over ``window``."""
     import io
     import tempfile
 
@@ -247,14 +302,7 @@ def training_steps_per_second(train_args: Sequence[str], window: tuple[int, int]
         config = parse_args(TrainConfig, [*train_args, "--run-dir", f"{tmp}/run"], "rlx2 train")
         train(config, stream=io.StringIO(), wrap_env=wrap)
     (clock,) = clocks  # the training env only
-    return clock.steps_per_second()
-
-
-def _row(seconds: dict[str, float]) -> dict[str, float]:
-    row = {f"{b}_us": round(seconds[b] * 1e6, 2) for b in BACKENDS}
-    row["speedup"] = round(seconds["dense"] / seconds["sparse"], 3)
-    row["speedup_vs_masked"] = round(seconds["masked"] / seconds["sparse"], 3)
-    return row
+    return clock
 
 
 # ---------------------------------------------------------------- the measurement
@@ -385,7 +433,6 @@ def measure(config: BenchConfig) -> dict[str, Any]:
     import torch
 
     from rlx2.sparse.kernels import weight_matrices
-    from rlx2.train.loop import machine_facts
 
     torch.set_num_threads(config.threads)
     spec = task_spec(config)
@@ -408,18 +455,22 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         for _ in range(max(4, config.updates // 2)):
             update()
     results: dict[str, Any] = {
-        "update": _row(interleaved_medians(updates, config.repeats, config.updates))
+        "update": _row(interleaved_times(updates, config.repeats, config.updates))
     }
     generator = torch.Generator().manual_seed(config.seed)
     for batch, calls in ((1, config.inference_calls), (256, max(1, config.inference_calls // 10))):
         obs = torch.randn(batch, spec.obs_dim, generator=generator)
-        actors = {b: (lambda actor=a.actor, obs=obs: actor(obs)) for b, a in agents.items()}
+        if batch == 1:  # what acting and evaluating call: one NumPy observation in and out
+            obs_np = obs[0].numpy()
+            actors = {b: (lambda a=a, o=obs_np: a.act_deterministic(o)) for b, a in agents.items()}
+        else:  # a batch of states (the dynamic buffer's policy distance)
+            actors = {b: (lambda actor=a.actor, obs=obs: actor(obs)) for b, a in agents.items()}
         with torch.no_grad():
             for actor_call in actors.values():
                 for _ in range(max(2, calls // 10)):
                     actor_call()
             results[f"inference_batch{batch}"] = _row(
-                interleaved_medians(actors, config.repeats, calls)
+                interleaved_times(actors, config.repeats, calls)
             )
     if config.end_to_end:
         results["end_to_end"] = end_to_end(config)
@@ -450,7 +501,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         **results,
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
-        "cpu": machine_facts()["cpu"],
+        "cpu": cpu_model(),
         "torch": torch.__version__,
     }
 
@@ -463,14 +514,15 @@ def task_label(result: dict[str, Any]) -> str:
 
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
-    """One row per result and measure: times in µs and the speedups."""
+    """One row per result and measure: CPU times in µs and the speedups (CPU time, with the
+    wall-clock speedup in parentheses)."""
     lines = [
         "| algo | task | actor / critic sparsity | measure | dense (µs) | masked (µs) | sparse (µs) | speedup vs dense | vs masked |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     names = {
         "update": "update",
-        "inference_batch1": "actor, batch 1",
+        "inference_batch1": "act, batch 1",
         "inference_batch256": "actor, batch 256",
     }
     for r in results:
@@ -478,9 +530,10 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             row = r[measure_name]
             lines.append(
                 f"| {r['algo'].upper()} | {task_label(r)} | {r['actor_sparsity']:.0%} / "
-                f"{r['critic_sparsity']:.0%} | {names[measure_name]} | {row['dense_us']:.0f} | "
-                f"{row['masked_us']:.0f} | {row['sparse_us']:.0f} | **{row['speedup']:.2f}×** | "
-                f"{row['speedup_vs_masked']:.2f}× |"
+                f"{r['critic_sparsity']:.0%} | {names[measure_name]} | {row['dense_cpu_us']:.0f} | "
+                f"{row['masked_cpu_us']:.0f} | {row['sparse_cpu_us']:.0f} | "
+                f"**{row['speedup_cpu']:.2f}×** ({row['speedup']:.2f}×) | "
+                f"{row['speedup_vs_masked_cpu']:.2f}× ({row['speedup_vs_masked']:.2f}×) |"
             )
     if any("end_to_end" in r for r in results):
         lines += [
@@ -549,10 +602,13 @@ __all__ = [
     "BenchConfig",
     "StepClock",
     "cli_main",
+    "cpu_model",
     "interleaved_medians",
+    "interleaved_times",
     "markdown_table",
     "measure",
     "round_order",
     "timed_run_args",
+    "timed_training",
     "training_steps_per_second",
 ]

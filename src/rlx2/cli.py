@@ -125,14 +125,69 @@ def parse(config_type: type, args: Sequence[str], prog: str) -> Any:
         fail(str(exc))
 
 
+CONFIG_HELP = """
+ --config FILE: options from a YAML (or .toml) file, a flat mapping with the keys of a sweep
+ file's fixed: section (kebab or snake case), e.g. "env: Pendulum-v1" and
+ "total-steps: 20000"; flags given on the command line win over the file (docs/api.md).
+"""
+
+
+def _split_equals(args: Sequence[str], *flags: str) -> list[str]:
+    """``--flag=VALUE`` -> ``--flag VALUE`` for the flags this module reads itself."""
+    return [
+        part
+        for a in args
+        for part in (a.split("=", 1) if a.split("=", 1)[0] in flags and "=" in a else [a])
+    ]
+
+
+def config_file_args(args: Sequence[str]) -> list[str]:
+    """``rlx2 train`` arguments with ``--config FILE`` replaced by the file's options, placed
+    first so that flags on the command line win (the parser keeps an option's last value).
+
+    The file's keys are those of a sweep file's ``fixed:`` (``rlx2.experiments.sweep``'s
+    mapping, the one every source of options goes through); raises ConfigError naming the
+    file for an unreadable file, an unknown key or a value that is not a single value.
+    """
+    args = list(args)
+    if "--config" not in args:
+        return args
+    at = args.index("--config")
+    if at + 1 >= len(args) or args[at + 1].startswith("-"):
+        raise ConfigError("--config needs a FILE (YAML, or TOML for .toml)")
+    path = args[at + 1]
+    rest = args[:at] + args[at + 2 :]
+    if "--config" in rest:
+        raise ConfigError("--config given twice; merge the files into one")
+    from rlx2.experiments.sweep import SWEEP_KEYS, read_options_file, train_args
+
+    data = read_options_file(path, "--config")
+    if isinstance(data, dict):
+        sections = [key for key in data if key in SWEEP_KEYS]
+        if sections:
+            raise ConfigError(
+                f"{path}: {sections[0]!r} is a sweep-file section; --config takes the options "
+                "themselves, a flat mapping (what a sweep file's fixed: holds)"
+            )
+    owned = {"resume": "continue a run with rlx2 train --resume RUN_DIR (and no --config)"}
+    return [*train_args(data or {}, path, owned=owned, context="a --config file"), *rest]
+
+
 def _train(args: Sequence[str]) -> None:
-    args = [part for a in args for part in (a.split("=", 1) if a.startswith("--resume=") else [a])]
+    args = _split_equals(args, "--resume", "--config")
     if "--resume" in args:
+        if "--config" in args:
+            fail("--resume continues a run with its own config.json; it takes no --config")
         summary = _resume(args)
     else:
         from rlx2.config import TrainConfig
 
-        config = parse(TrainConfig, args, f"{PROG} train")
+        if "-h" in args or "--help" in args:
+            try:
+                parse(TrainConfig, ["--help"], f"{PROG} train")
+            finally:
+                print(CONFIG_HELP)
+        config = parse(TrainConfig, config_file_args(args), f"{PROG} train")
         from rlx2.train.loop import train
 
         summary = train(config)
@@ -214,6 +269,12 @@ def _report(args: Sequence[str]) -> None:
     cli_main(args)
 
 
+def _compress(args: Sequence[str]) -> None:
+    from rlx2.experiments.compress import cli_main
+
+    cli_main(args)
+
+
 def _bench(args: Sequence[str]) -> None:
     from rlx2.bench import cli_main
 
@@ -241,6 +302,10 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {
     "report": (
         _report,
         "tables, statistics (IQM with bootstrap CIs) and plots from run directories",
+    ),
+    "compress": (
+        _compress,
+        "the ultimate compression ratio: dense + a sparsity ladder × seeds (a sweep), then its report",
     ),
     "bench": (
         _bench,

@@ -43,3 +43,7 @@ TOTAL_STEPS = 3_000_000
 LEARNING_STARTS = 25_000
 EVAL_EVERY = 5_000
 EVAL_EPISODES = 10
+SEEDS = 8
+"""Seeds per configuration."""
+COMPRESSION_THRESHOLD = 3.0
+"""The ultimate compression ratio: the highest sparsity within this % of dense performance."""

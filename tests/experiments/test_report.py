@@ -46,11 +46,13 @@ def write_run(
     total_steps: int | None = None,
     options: dict | None = None,
     effective_extra: dict | None = None,
+    diagnostics: dict[str, list[float]] | None = None,
 ) -> Path:
     """A run directory as rlx2 train writes it, with the given evaluation returns.
 
     ``options`` updates config.json's sections ({"run": {"eval_episodes": 5}}), and
-    ``effective_extra`` its "effective" section."""
+    ``effective_extra`` its "effective" section; ``diagnostics`` adds diagnostic columns
+    (name -> one value per evaluation)."""
     path = root / name
     path.mkdir(parents=True)
     rlx2_vl = method == "rlx2" if rlx2_value_learning is None else rlx2_value_learning
@@ -98,6 +100,9 @@ def write_run(
         }
         for i, r in enumerate(returns)
     ]
+    for column, values in (diagnostics or {}).items():
+        for row, value in zip(rows, values, strict=True):
+            row[column] = value
     if rows:
         rundir.write_evaluations(path, rows)
     summary: dict = {"status": status, "env": env, "algo": algo, "method": method, "seed": seed}
@@ -665,7 +670,9 @@ def test_sparsity_plot_and_files(tmp_path):
     written = write_report(report, tmp_path / "out")
     names = sorted(p.name for p in written)
     assert names == [
+        "compression.csv",  # rigl ran at 3 sparsity levels: a compression ladder
         "curves_td3_Hopper-v5.png",
+        "profile_td3.png",  # dense ran: performance profiles of % of dense
         "report.md",
         "results.csv",
         "runs.csv",
@@ -675,7 +682,8 @@ def test_sparsity_plot_and_files(tmp_path):
         data = (tmp_path / "out" / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
     write_report(report_of(tmp_path), tmp_path / "again")
-    for name in ("report.md", "results.csv", "runs.csv"):  # no clock, no global RNG: same bytes
+    # No clock, no global RNG: the same bytes.
+    for name in ("report.md", "results.csv", "runs.csv", "compression.csv"):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
     rows = read_csv(tmp_path / "out" / "results.csv")
     assert [r["label"] for r in rows] == ["dense", "rigl", "rigl", "rigl"]
@@ -702,6 +710,7 @@ def test_report_on_real_training_runs(tmp_path):
     cli_main([str(tmp_path / "runs"), "--out", str(out)])
     assert sorted(p.name for p in out.iterdir()) == [
         "curves_td3_Pendulum-v1.png",
+        "diagnostics_td3_Pendulum-v1.png",
         "report.md",
         "results.csv",
         "runs.csv",

@@ -43,6 +43,38 @@ for _ in range(3):
     opt.step()
     for t in (y, a.grad, *(p.grad for p in net.parameters()), *net.parameters()):
         digest.update(t.detach().numpy().tobytes())
+
+# The fused training steps (rlx2.algos.fused_kernels are cached too): TD3 and SAC updates
+# with 3-step windows and RigL topology updates.
+import numpy as np
+from rlx2.config import AgentConfig, RunConfig, SparseConfig, TrainConfig
+from rlx2.train.builders import build_agent
+from rlx2.train.envs import EnvSpec
+from rlx2.value.replay import ReplayBuffer
+
+spec = EnvSpec("toy", 5, 2, -np.ones(2, np.float32), np.ones(2, np.float32), None)
+rng = np.random.default_rng(0)
+buffer = ReplayBuffer(5, 2, capacity=200, seed=0)
+for _ in range(200):
+    buffer.add(rng.normal(size=5), rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=5),
+               rng.random() < 0.1, rng.random() < 0.05, np.zeros(2))
+for algo in ("td3", "sac"):
+    config = TrainConfig(
+        env="toy", algo=algo,
+        run=RunConfig(total_steps=5_000, learning_starts=256, backend="sparse"),
+        agent=AgentConfig(hidden=32, batch_size=64),
+        sparse=SparseConfig(method="rigl", actor_sparsity=0.8, critic_sparsity=0.8,
+                            topology_interval=2),
+    )
+    torch.manual_seed(0)
+    agent = build_agent(config, spec)[0]
+    for i in range(5):
+        metrics = agent.update(buffer.sample(64, 3))
+        for value in metrics.values():
+            digest.update(value.detach().numpy().tobytes())
+    for network in agent.networks().values():
+        for t in network.parameters():
+            digest.update(t.detach().numpy().tobytes())
 print(digest.hexdigest())
 """
 

@@ -121,8 +121,117 @@ def test_sample_does_not_alias_storage():
 
 
 def test_nbytes_and_ant_memory():
-    # Per transition: obs + next_obs (2 x 105) + action + behaviour (2 x 8) + 3 scalars, float32.
-    assert ReplayBuffer(obs_dim=105, act_dim=8, capacity=1000).nbytes == 916 * 1000
+    # Per transition: obs (105) + action (8) + behaviour (8) + reward, float32; a flags byte and
+    # an int32 side-store index. Before next_obs was derived and the flags packed: 916.
+    ant = ReplayBuffer(obs_dim=105, act_dim=8, capacity=1000)
+    assert ant.bytes_per_transition == 4 * (105 + 8 + 8 + 1) + 1 + 4 == 493
+    assert ant.nbytes == 493 * 1000
+    lean = ReplayBuffer(obs_dim=105, act_dim=8, capacity=1000, behaviour_actions=False)
+    assert lean.bytes_per_transition == lean.nbytes // 1000 == 493 - 32
+    # Hopper: 124 bytes before; 77 with behaviour actions (RLx2), 65 without (the rest).
+    assert ReplayBuffer(obs_dim=11, act_dim=3, capacity=10).bytes_per_transition == 77
+    assert ReplayBuffer(11, 3, 10, behaviour_actions=False).bytes_per_transition == 65
+    # An episode end keeps its final observation in the side store (grown in blocks of 16).
+    for i in range(40):
+        add_index(ant, i, terminated=(i % 10 == 9))
+    assert ant.nbytes == 493 * 1000 + 16 * 105 * 4
+
+
+class ListBuffer:
+    """The brute-force reference: every transition as given, in a list; the stored ones are
+    the last ``size``; windows are read straight from the list."""
+
+    def __init__(self):
+        self.transitions, self.size = [], 0
+
+    def add(self, *transition, capacity):
+        self.transitions.append(transition)
+        self.size = min(self.size + 1, capacity)
+
+    def window(self, start, n):
+        fields = list(zip(*self.transitions[start : start + n], strict=True))
+        obs, action, reward, next_obs, terminated, truncated, behaviour = fields
+        return obs[0], action[0], reward, next_obs, terminated, truncated
+
+
+def random_observation(rng, dim):
+    obs = rng.normal(size=dim).astype(np.float32)
+    special = rng.random(dim)
+    obs[special < 0.05] = -0.0  # bitwise different from 0.0, equal as numbers
+    obs[(special > 0.05) & (special < 0.08)] = np.nan
+    return obs
+
+
+@pytest.mark.parametrize("capacity", [1, 5, 64])
+@pytest.mark.parametrize("behaviour", [True, False])
+def test_windows_hold_exactly_what_was_added(capacity, behaviour):
+    """Episodes of random length ending in termination, truncation or both, observations
+    that jump without an episode end, -0.0 and NaN entries, drops, wraps and a resume cut:
+    every sampled field is bit for bit the transition added, next_obs included."""
+    rng = np.random.default_rng(capacity)
+    obs_dim, act_dim = 3, 2
+    buffer = ReplayBuffer(obs_dim, act_dim, capacity, seed=1, behaviour_actions=behaviour)
+    reference = ListBuffer()
+    obs = random_observation(rng, obs_dim)
+    for i in range(400):
+        action = rng.normal(size=act_dim).astype(np.float32)
+        next_obs = random_observation(rng, obs_dim)
+        terminated, truncated = bool(rng.random() < 0.08), bool(rng.random() < 0.05)
+        transition = (obs, action, np.float32(rng.normal()), next_obs, terminated, truncated)
+        behaviour_action = rng.normal(size=act_dim).astype(np.float32)
+        buffer.add(*transition, behaviour_action)
+        reference.add(*transition, behaviour_action, capacity=capacity)
+        if terminated or truncated:
+            obs = random_observation(rng, obs_dim)  # reset
+        elif rng.random() < 0.03:
+            obs = random_observation(rng, obs_dim)  # a jump the buffer cannot know about
+        elif next_obs[0].tobytes() == np.float32(-0.0).tobytes() and rng.random() < 0.5:
+            obs = next_obs.copy()
+            obs[0] = 0.0  # equal as numbers, not bit for bit: a jump too
+        else:
+            obs = next_obs
+        if i % 37 == 36 and len(buffer) > 1:
+            count = int(rng.integers(1, len(buffer)))
+            buffer.drop_oldest(count)
+            reference.size -= count
+        if i == 200:
+            buffer.truncate_newest()
+            reference.transitions[-1] = (
+                *reference.transitions[-1][:5],
+                True,
+                *reference.transitions[-1][6:],
+            )
+        assert len(buffer) == reference.size
+        for n in {1, min(3, len(buffer))}:
+            batch = buffer.sample(8, n)
+            oldest = len(reference.transitions) - reference.size
+            for b in range(8):
+                # The start: the stored window whose first obs and action match.
+                starts = [
+                    s
+                    for s in range(oldest, len(reference.transitions) - n + 1)
+                    if reference.transitions[s][0].tobytes() == batch.obs[b].numpy().tobytes()
+                    and reference.transitions[s][1].tobytes() == batch.actions[b].numpy().tobytes()
+                ]
+                assert starts, "a window that is not stored"
+                o, a, r, nxt, term, trunc = reference.window(starts[0], n)
+                assert batch.rewards[b].numpy().tobytes() == np.array(r, np.float32).tobytes()
+                assert batch.next_obs[b].numpy().tobytes() == np.stack(nxt).tobytes()
+                assert batch.terminated[b].tolist() == [float(t) for t in term]
+                assert batch.truncated[b].tolist() == [float(t) for t in trunc]
+        # The side store holds the episode ends and jumps of the stored rows, the newest
+        # transition's next observation, and nothing else forever.
+        assert buffer._final_obs.shape[0] <= 2 * capacity + 16
+    if behaviour:
+        k = min(4, len(buffer))
+        obs_k, behaviour_k = buffer.oldest(k)
+        oldest = len(reference.transitions) - reference.size
+        for j in range(k):
+            assert obs_k[j].tobytes() == reference.transitions[oldest + j][0].tobytes()
+            assert behaviour_k[j].tobytes() == reference.transitions[oldest + j][6].tobytes()
+    else:
+        with pytest.raises(ConfigError, match="no behaviour actions"):
+            buffer.oldest(1)
 
 
 def test_state_dict_round_trip():
@@ -146,6 +255,40 @@ def test_state_dict_round_trip():
     assert all(
         np.array_equal(x, y) for x, y in zip(source.oldest(5), restored.oldest(5), strict=True)
     )
+
+
+@pytest.mark.parametrize("behaviour", [True, False])
+def test_state_dict_writes_every_field_and_round_trips_the_side_store(behaviour):
+    """Checkpoints hold every field written out (the format of buffers that stored
+    next_obs), so old checkpoints load and new ones read the same."""
+    source = ReplayBuffer(obs_dim=2, act_dim=1, capacity=9, seed=6, behaviour_actions=behaviour)
+    for i in range(23):
+        add_index(
+            source,
+            i,
+            terminated=(i % 5 == 0),
+            truncated=(i % 7 == 0),
+            final_obs=(np.array([-i, -i], dtype=np.float32) if i % 5 == 0 else None),
+        )
+    state = source.state_dict()
+    stored = list(range(23 - 9, 23))
+    assert state["obs"][:, 0].tolist() == stored
+    expected_next = [-i if i % 5 == 0 else i + 1 for i in stored]
+    assert state["next_obs"][:, 0].tolist() == expected_next
+    assert state["terminated"].tolist() == [float(i % 5 == 0) for i in stored]
+    assert state["truncated"].tolist() == [float(i % 7 == 0) for i in stored]
+    assert ("behaviour_actions" in state) == behaviour
+    restored = ReplayBuffer(obs_dim=2, act_dim=1, capacity=9, seed=1, behaviour_actions=behaviour)
+    restored.load_state_dict(state)
+    again = restored.state_dict()
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, again[key]), key
+    # Only the episode ends and the newest transition need a slot after loading.
+    assert sum(restored._final_slot >= 0) == sum(i % 5 == 0 for i in stored[:-1]) + 1
+    if not behaviour:
+        with pytest.raises(ConfigError, match="no behaviour actions"):
+            ReplayBuffer(obs_dim=2, act_dim=1, capacity=9).load_state_dict(state)
 
 
 def test_load_into_wrong_shape():

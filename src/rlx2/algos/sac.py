@@ -20,6 +20,7 @@ from rlx2.algos.common import (
     frozen,
     polyak_update,
 )
+from rlx2.algos.fused import FusedSAC
 from rlx2.algos.td3 import NetworkSetup, OptimizerFactory, dense_networks
 from rlx2.config import AgentConfig, SACConfig
 from rlx2.nets import GaussianActor, TwinCritic, orthogonal_init_
@@ -41,6 +42,7 @@ class SAC:
         hidden: dict[str, int] | None = None,
         optimizer: OptimizerFactory = torch.optim.Adam,
         compile_mode: str | None = None,
+        fused: bool = False,
     ):
         self.device = torch.device(device)
         self.agent = agent
@@ -77,6 +79,9 @@ class SAC:
         self.alpha_opt = optimizer([self.log_alpha], lr=config.alpha_lr)
         self.updates = 0
         self.compiled = CompiledLosses(self, ("critic_loss", "actor_loss"), compile_mode)
+        # fused: the sparse backend computes each loss and its gradient in numba kernels
+        # (rlx2.algos.fused), the same maths as the loss methods below and backward().
+        self.fused = FusedSAC(self) if fused else None
 
     @property
     def alpha(self) -> Tensor:
@@ -86,6 +91,8 @@ class SAC:
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exploration action (a sample, or the mean in the reference's mode) and the mean action."""
+        if self.fused is not None:
+            return self.fused.act(obs)
         obs_t = as_tensor(obs, self.device).unsqueeze(0)
         mean = self.actor(obs_t)[0]
         if self.config.collect_with_mean:
@@ -95,6 +102,8 @@ class SAC:
 
     @torch.no_grad()
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        if self.fused is not None:
+            return self.fused.act_deterministic(obs)
         return self.actor(as_tensor(obs, self.device).unsqueeze(0))[0].cpu().numpy()
 
     @torch.no_grad()
@@ -140,32 +149,47 @@ class SAC:
         q1_pi, q2_pi = self.critic(obs, actions)
         return (self.alpha * log_prob - torch.minimum(q1_pi, q2_pi)).mean(), log_prob
 
+    def critic_backward(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """``critic_loss(batch)``, its gradients left in the critic's ``.grad``."""
+        if self.fused is not None:
+            return self.fused.critic_backward(batch)
+        loss, q1_mean, target_mean = self.compiled.critic_loss(batch)
+        loss.backward()
+        return loss.detach(), q1_mean, target_mean
+
+    def actor_backward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``actor_loss(obs)`` and log π [B], the loss's gradients left in the actor's
+        ``.grad`` (none in the critic's)."""
+        if self.fused is not None:
+            return self.fused.actor_backward(obs)
+        with frozen(self.critic):
+            loss, log_prob = self.compiled.actor_loss(obs)
+        loss.backward()
+        return loss.detach(), log_prob.detach()
+
     def update(self, batch: Batch) -> dict[str, Tensor]:
         self.updates += 1
         self.compiled.begin_step()
-        critic_loss, q1_mean, target_mean = self.compiled.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        critic_loss, q1_mean, target_mean = self.critic_backward(batch)
         self.critic_updater.step(self.critic_opt)
 
-        with frozen(self.critic):
-            actor_loss, log_prob = self.compiled.actor_loss(batch.obs)
         self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        actor_loss, log_prob = self.actor_backward(batch.obs)
         self.actor_updater.step(self.actor_opt)
 
-        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_opt.step()
 
         polyak_update(self.critic_target, self.critic, self.agent.tau)
         return {
-            "loss/critic": critic_loss.detach(),
-            "loss/actor": actor_loss.detach(),
+            "loss/critic": critic_loss,
+            "loss/actor": actor_loss,
             "loss/alpha": alpha_loss.detach(),
             "alpha": self.alpha,
-            "entropy": -log_prob.detach().mean(),
+            "entropy": -log_prob.mean(),
             "q/q1": q1_mean,
             "q/target": target_mean,
         }

@@ -21,6 +21,7 @@ from rlx2.algos.common import (
     frozen,
     polyak_update,
 )
+from rlx2.algos.fused import FusedTD3
 from rlx2.config import AgentConfig, TD3Config
 from rlx2.nets import DeterministicActor, TwinCritic
 from rlx2.sparse.topology import DenseUpdater
@@ -53,6 +54,7 @@ class TD3:
         hidden: dict[str, int] | None = None,
         optimizer: OptimizerFactory = torch.optim.Adam,
         compile_mode: str | None = None,
+        fused: bool = False,
     ):
         self.device = torch.device(device)
         self.agent = agent
@@ -82,17 +84,24 @@ class TD3:
         self.noise_clip = config.noise_clip * scale
         self.updates = 0
         self.compiled = CompiledLosses(self, ("critic_loss", "actor_loss"), compile_mode)
+        # fused: the sparse backend computes each loss and its gradient in numba kernels
+        # (rlx2.algos.fused), the same maths as the loss methods below and backward().
+        self.fused = FusedTD3(self) if fused else None
 
     # ----- acting -------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exploration action (deterministic + Gaussian noise, clipped) and the behaviour action."""
+        if self.fused is not None:
+            return self.fused.act(obs)
         mean = self.actor(as_tensor(obs, self.device).unsqueeze(0))[0]
         noisy = self.actor.scaling.clip(mean + torch.randn_like(mean) * self.exploration_std)
         return noisy.cpu().numpy(), mean.cpu().numpy()
 
     @torch.no_grad()
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        if self.fused is not None:
+            return self.fused.act_deterministic(obs)
         return self.actor(as_tensor(obs, self.device).unsqueeze(0))[0].cpu().numpy()
 
     @torch.no_grad()
@@ -133,23 +142,36 @@ class TD3:
         """Deterministic policy-gradient loss −Q1(s, π(s)); call with the critic frozen."""
         return -self.critic.q1_value(obs, self.actor(obs)).mean()
 
+    def critic_backward(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        """``critic_loss(batch)``, its gradients left in the critic's ``.grad``."""
+        if self.fused is not None:
+            return self.fused.critic_backward(batch)
+        loss, q1_mean, target_mean = self.compiled.critic_loss(batch)
+        loss.backward()
+        return loss.detach(), q1_mean, target_mean
+
+    def actor_backward(self, obs: Tensor) -> Tensor:
+        """``actor_loss(obs)``, its gradients left in the actor's ``.grad`` (none in the critic's)."""
+        if self.fused is not None:
+            return self.fused.actor_backward(obs)
+        with frozen(self.critic):
+            loss = self.compiled.actor_loss(obs)
+        loss.backward()
+        return loss.detach()
+
     def update(self, batch: Batch) -> dict[str, Tensor]:
         self.updates += 1
         self.compiled.begin_step()
-        critic_loss, q1_mean, target_mean = self.compiled.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        critic_loss, q1_mean, target_mean = self.critic_backward(batch)
         self.critic_updater.step(self.critic_opt)
-        metrics = {"loss/critic": critic_loss.detach(), "q/q1": q1_mean, "q/target": target_mean}
+        metrics = {"loss/critic": critic_loss, "q/q1": q1_mean, "q/target": target_mean}
 
         if self.updates % self.config.policy_delay == 0:
-            with frozen(self.critic):
-                actor_loss = self.compiled.actor_loss(batch.obs)
             self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward()
+            metrics["loss/actor"] = self.actor_backward(batch.obs)
             self.actor_updater.step(self.actor_opt)
             self.update_targets()
-            metrics["loss/actor"] = actor_loss.detach()
         return metrics
 
     def update_targets(self) -> None:

@@ -122,3 +122,59 @@ def sparsity_png(
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small", loc="best")
     return _png(figure)
+
+
+def diagnostics_png(
+    groups: Sequence[tuple[str, np.ndarray, Mapping[str, np.ndarray]]],
+    panels: Sequence[tuple[str, str, Sequence[str]]],
+    title: str,
+) -> bytes:
+    """A grid of diagnostic curves: one panel per (name, y title, columns), one colour per
+    group (label, steps, column -> values); a panel's second column is drawn dashed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = (len(panels) + 1) // 2
+    figure = Figure(figsize=(10.0, 3.2 * rows), dpi=110)
+    FigureCanvasAgg(figure)
+    for index, (_, ylabel, columns) in enumerate(panels):
+        axes = figure.add_subplot(rows, 2, index + 1)
+        for colour, (label, steps, values) in enumerate(groups):
+            for style, column in zip(("-", "--"), columns, strict=False):
+                if column in values:
+                    axes.plot(
+                        steps,
+                        values[column],
+                        linestyle=style,
+                        color=f"C{colour % 10}",
+                        label=label if style == "-" else None,
+                    )
+        axes.set_ylabel(ylabel, fontsize="small")
+        axes.set_xlabel("environment steps", fontsize="small")
+        axes.grid(alpha=0.3)
+        axes.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        if index == 0:
+            axes.legend(fontsize="x-small", loc="best")
+    figure.suptitle(title)
+    return _png(figure)
+
+
+def profile_png(
+    taus: np.ndarray,
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    title: str,
+) -> bytes:
+    """Performance profiles: fraction of runs above τ against τ (% of dense), with bands."""
+    figure, axes = _figure()
+    for index, (label, (fraction, low, high)) in enumerate(curves.items()):
+        color = f"C{index % 10}"
+        axes.plot(taus, fraction, color=color, label=label)
+        axes.fill_between(taus, low, high, color=color, alpha=0.15, linewidth=0)
+    axes.axvline(100.0, color="black", linestyle=":", linewidth=1)
+    axes.set_xlabel("τ (% of dense final score)")
+    axes.set_ylabel("fraction of runs with score > τ")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small", loc="best")
+    return _png(figure)

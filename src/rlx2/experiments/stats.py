@@ -93,6 +93,46 @@ def stratified_bootstrap_ci(
     return float(low), float(high)
 
 
+def two_sample_bootstrap_ci(
+    first: np.ndarray,
+    second: np.ndarray,
+    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    reps: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile CI of a statistic of two independent samples, each resampled on its own.
+
+    first [n1], second [n2] (e.g. the seeds' final scores at one sparsity and of dense; the
+    sizes may differ): each replicate draws n1 runs of ``first`` and n2 runs of ``second``
+    with replacement, a stratified bootstrap with the two samples as strata.
+    ``statistic`` gets all replicates at once, ([reps, n1], [reps, n2]) -> [reps]. The
+    indices of ``first`` are drawn before those of ``second``, from one legacy RandomState,
+    so the same seed gives the same interval. Returns (nan, nan) when any replicate is not
+    finite: the statistic is undefined on some plausible resample, so no interval is honest.
+    """
+    first = np.asarray(first, dtype=np.float64)
+    second = np.asarray(second, dtype=np.float64)
+    if first.ndim != 1 or second.ndim != 1 or first.size == 0 or second.size == 0:
+        raise ValueError(
+            f"samples must be non-empty 1-D arrays, got {first.shape} and {second.shape}"
+        )
+    if reps < 1:
+        raise ValueError(f"reps must be >= 1, got {reps}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = np.random.RandomState(seed)
+    first_index = rng.choice(first.size, (reps, first.size), replace=True)  # [reps, n1]
+    second_index = rng.choice(second.size, (reps, second.size), replace=True)  # [reps, n2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        replicates = np.asarray(statistic(first[first_index], second[second_index]))  # [reps]
+    if not np.all(np.isfinite(replicates)):
+        return math.nan, math.nan
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(low), float(high)
+
+
 def bootstrap_mean_band(
     curves: np.ndarray, reps: int, confidence: float = 0.95, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -136,3 +176,93 @@ def common_steps(step_lists: Sequence[Sequence[float]]) -> list[float]:
         return []
     shared = set(step_lists[0]).intersection(*map(set, step_lists[1:]))
     return sorted(shared)
+
+
+# ------------------------------------------------- comparisons across tasks (rliable)
+# Tasks may hold different numbers of seeds, so these take one 1-D array per task.
+
+
+def _check_tasks(*task_lists: Sequence[np.ndarray]) -> None:
+    for tasks in task_lists:
+        if not tasks or any(np.asarray(t).ndim != 1 or np.asarray(t).size == 0 for t in tasks):
+            raise ValueError("need at least one task, each a non-empty 1-D array of scores")
+    if len({len(tasks) for tasks in task_lists}) != 1:
+        raise ValueError("both methods need scores on the same tasks")
+
+
+def _pairwise_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x [..., n], y [..., k] -> [...]: mean over the n·k pairs of 1{x>y} + ½·1{x=y}."""
+    xs, ys = x[..., :, None], y[..., None, :]
+    return ((xs > ys) + 0.5 * (xs == ys)).mean(axis=(-2, -1))
+
+
+def probability_of_improvement(
+    x_tasks: Sequence[np.ndarray], y_tasks: Sequence[np.ndarray]
+) -> float:
+    """rliable's P(X > Y): per task, the probability that a run of X scores above a run of Y
+    (the Mann–Whitney U statistic over n·k, ties counting ½), averaged over tasks."""
+    _check_tasks(x_tasks, y_tasks)
+    return float(
+        np.mean(
+            [
+                _pairwise_improvement(np.asarray(x, float), np.asarray(y, float))
+                for x, y in zip(x_tasks, y_tasks, strict=True)
+            ]
+        )
+    )
+
+
+def probability_of_improvement_ci(
+    x_tasks: Sequence[np.ndarray],
+    y_tasks: Sequence[np.ndarray],
+    reps: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile CI of :func:`probability_of_improvement` under a stratified independent
+    bootstrap (rliable's for this metric): every replicate resamples, within every task, the
+    runs of X and the runs of Y independently with replacement."""
+    _check_tasks(x_tasks, y_tasks)
+    rng = np.random.RandomState(seed)
+    per_task = []
+    for x, y in zip(x_tasks, y_tasks, strict=True):
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        xi = rng.choice(x.size, (reps, x.size), replace=True)  # [reps, n]
+        yi = rng.choice(y.size, (reps, y.size), replace=True)  # [reps, k]
+        per_task.append(_pairwise_improvement(x[xi], y[yi]))  # [reps]
+    replicates = np.mean(per_task, axis=0)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(low), float(high)
+
+
+def performance_profile(tasks: Sequence[np.ndarray], taus: np.ndarray) -> np.ndarray:
+    """rliable's score distribution: for each τ, the fraction of runs scoring above τ, the
+    fraction computed per task and averaged over tasks (each task weighs the same).
+    tasks: one [n_m] array of normalized scores per task; taus [T] -> [T]."""
+    _check_tasks(tasks)
+    taus = np.asarray(taus, float)
+    return np.mean([(np.asarray(t, float)[:, None] > taus).mean(axis=0) for t in tasks], axis=0)
+
+
+def performance_profile_band(
+    tasks: Sequence[np.ndarray],
+    taus: np.ndarray,
+    reps: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise percentile band of :func:`performance_profile`: runs resampled within each
+    task (stratified bootstrap). Returns (low [T], high [T])."""
+    _check_tasks(tasks)
+    taus = np.asarray(taus, float)
+    rng = np.random.RandomState(seed)
+    fractions = []
+    for t in tasks:
+        t = np.asarray(t, float)
+        index = rng.choice(t.size, (reps, t.size), replace=True)  # [reps, n]
+        fractions.append((t[index][:, :, None] > taus).mean(axis=1))  # [reps, T]
+    replicates = np.mean(fractions, axis=0)  # [reps, T]
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.percentile(replicates, [100.0 * alpha, 100.0 * (1.0 - alpha)], axis=0)
+    return low, high

@@ -99,8 +99,11 @@ def _is_bool_option(key: str) -> bool:
     return option_fields()[key][1] is bool
 
 
-def normalise_options(raw: Any, where: str) -> dict[str, Any]:
-    """Check a mapping of options: kebab-case keys that ``rlx2 train`` knows and the sweep allows."""
+def normalise_options(
+    raw: Any, where: str, owned: Mapping[str, str] = OWNED_OPTIONS, context: str = "a sweep"
+) -> dict[str, Any]:
+    """Check a mapping of options: kebab-case keys that ``rlx2 train`` knows and the caller
+    allows (``owned``: option -> why ``context`` sets it itself)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping of rlx2 train options, got {raw!r}")
     known = option_fields()
@@ -109,10 +112,12 @@ def normalise_options(raw: Any, where: str) -> dict[str, Any]:
         key = str(raw_key).strip().removeprefix("--").replace("_", "-")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
+            if close and "_" in str(raw_key):  # answer in the caller's spelling
+                close = [close[0].replace("-", "_")]
             hint = f"; did you mean {close[0]!r}?" if close else " (see rlx2 train --help)"
             raise ConfigError(f"{where}: unknown option {raw_key!r}{hint}")
-        if key in OWNED_OPTIONS:
-            raise ConfigError(f"{where}: {key!r} cannot be set in a sweep: {OWNED_OPTIONS[key]}")
+        if key in owned:
+            raise ConfigError(f"{where}: {key!r} cannot be set in {context}: {owned[key]}")
         if key in options:
             raise ConfigError(f"{where}: option {key!r} given twice")
         options[key] = value
@@ -125,6 +130,17 @@ def _check_scalar(key: str, value: Any, where: str) -> None:
             raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
     elif value is not None and not isinstance(value, str | int | float):
         raise ConfigError(f"{where}: {key} must be a single value, got {value!r}")
+
+
+def train_args(
+    raw: Any, where: str, owned: Mapping[str, str] = OWNED_OPTIONS, context: str = "a sweep"
+) -> list[str]:
+    """One run's options (a sweep job, a ``rlx2 train --config`` file, ``rlx2.train``'s
+    keywords) -> ``rlx2 train`` arguments: the one mapping from option names to a config."""
+    options = normalise_options(raw, where, owned, context)
+    for key, value in options.items():
+        _check_scalar(key, value, where)
+    return option_args(options)
 
 
 def cli_value(value: Any) -> str:
@@ -243,13 +259,15 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML{at}: {problem}") from None
 
 
-def load_sweep_file(path: str | Path) -> SweepSpec:
-    """Read a sweep file: TOML for ``.toml``, YAML otherwise."""
+def read_options_file(path: str | Path, what: str = "sweep file") -> Any:
+    """The data of a sweep file or a ``rlx2 train --config`` file: TOML for ``.toml``, YAML
+    otherwise. Raises ConfigError (one line) for an unreadable or malformed file."""
     path = Path(path)
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"sweep file {path}: {exc.strerror or exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else None
+        raise ConfigError(f"{what} {path}: {reason or exc}") from None
     if path.suffix.lower() == ".toml":
         try:
             import tomllib
@@ -266,7 +284,12 @@ def load_sweep_file(path: str | Path) -> SweepSpec:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     else:
         data = parse_yaml(text, str(path))
-    return spec_from_dict(data, str(path))
+    return data
+
+
+def load_sweep_file(path: str | Path) -> SweepSpec:
+    """Read a sweep file: TOML for ``.toml``, YAML otherwise."""
+    return spec_from_dict(read_options_file(path), str(Path(path)))
 
 
 def _parse_assignment(text: str, flag: str) -> tuple[str, str]:
@@ -642,14 +665,9 @@ def run_sweep(
 
 # ----- the command ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SweepConfig:
-    """``rlx2 sweep``: run a grid of ``rlx2 train`` jobs in parallel; re-running skips completed
-    runs and resumes interrupted ones (docs/experiments.md)."""
+class LaunchOptions:
+    """Where and how the jobs of a sweep run (``rlx2 sweep``, ``rlx2 compress``)."""
 
-    file: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[FILE]")] = None
-    """Sweep file (.yaml/.yml, or .toml): keys out, name, fixed, grid, exclude, include."""
-    out: str | None = None
-    """Output directory (overrides the file's out): OUT/<job>/ runs, OUT/logs/, OUT/sweep.json."""
     backend: Literal["local", "ray"] = "local"
     """local: a process per job on this machine; ray: Ray tasks (a cluster with --address)."""
     workers: int | None = None
@@ -658,18 +676,32 @@ class SweepConfig:
     """Ray cluster address (auto, or HOST:PORT); default: start a local Ray instance."""
     dry_run: bool = False
     """Validate, print the jobs with what would happen to each (new, resume, skip) and exit."""
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"--workers must be positive, got {self.workers}")
+        if self.address is not None and self.backend != "ray":
+            raise ConfigError("--address needs --backend ray")
+
+
+@dataclass(frozen=True)
+class SweepConfig(LaunchOptions):
+    """``rlx2 sweep``: run a grid of ``rlx2 train`` jobs in parallel; re-running skips completed
+    runs and resumes interrupted ones (docs/experiments.md)."""
+
+    file: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[FILE]")] = None
+    """Sweep file (.yaml/.yml, or .toml): keys out, name, fixed, grid, exclude, include."""
+    out: str | None = None
+    """Output directory (overrides the file's out): OUT/<job>/ runs, OUT/logs/, OUT/sweep.json."""
     set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """KEY=VALUE: set an option for every job (replaces the file's fixed value or grid axis); repeatable."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """KEY=V1,V2,...: a grid axis (adds to or replaces the file's); repeatable."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.file is None and not self.grid:
             raise ConfigError("give a sweep FILE or at least one --grid KEY=V1,V2")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"--workers must be positive, got {self.workers}")
-        if self.address is not None and self.backend != "ray":
-            raise ConfigError("--address needs --backend ray")
 
 
 def default_workers(jobs: Sequence[Job]) -> int:
@@ -679,21 +711,27 @@ def default_workers(jobs: Sequence[Job]) -> int:
 
 def main(config: SweepConfig, stream=None) -> int:
     """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed)."""
-    stream = stream if stream is not None else sys.stderr
     spec = load_sweep_file(config.file) if config.file is not None else SweepSpec("--grid")
     spec = apply_overrides(spec, config.set, config.grid)
     out = config.out or spec.out
     if not out:
         raise ConfigError(f"{spec.source}: no output directory: give --out or out: in the file")
+    return execute(spec, out, config, stream)
+
+
+def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None) -> int:
+    """Plan, check and run (or, with ``dry_run``, list) the jobs of ``spec`` in ``out``; returns
+    the exit status (0: all completed, 1: some failed). Raises ConfigError for bad input."""
+    stream = stream if stream is not None else sys.stderr
     jobs = plan_jobs(spec, out)
     from rlx2.train.rundir import check_writable_dir
 
     check_writable_dir(Path(out).expanduser(), f"--out {out}")
     for i in unmatched_excludes(spec):
         print(f"[sweep] warning: {spec.source}: exclude[{i}] matches no job", file=stream)
-    if config.backend == "ray":
+    if launch.backend == "ray":
         import_ray()  # a missing Ray fails now, before anything is written
-    if config.dry_run:
+    if launch.dry_run:
         for job in jobs:
             action = {"skip": "completed", "resume": "resume", "train": "new"}[
                 decide_action(job.run_dir)
@@ -701,10 +739,10 @@ def main(config: SweepConfig, stream=None) -> int:
             print(f"{action:<9} {job.name}  {' '.join(option_args(job.options))}")
         print(f"{len(jobs)} jobs -> {Path(out).expanduser().absolute()}")
         return 0
-    if config.backend == "ray":
+    if launch.backend == "ray":
         threads = max((job.threads for job in jobs), default=1)
-        workers = config.workers or (None if config.address else default_workers(jobs))
-        with ray_session(config.address, (workers or 1) * threads):
+        workers = launch.workers or (None if launch.address else default_workers(jobs))
+        with ray_session(launch.address, (workers or 1) * threads):
             progress = run_sweep(
                 spec,
                 jobs,
@@ -714,7 +752,7 @@ def main(config: SweepConfig, stream=None) -> int:
                 stream,
             )
     else:
-        workers = config.workers or default_workers(jobs)
+        workers = launch.workers or default_workers(jobs)
         progress = run_sweep(
             spec,
             jobs,

@@ -111,9 +111,14 @@ def default_run_dir(config: TrainConfig) -> Path:
 
 
 def resolved_config(
-    config: TrainConfig, spec: EnvSpec, run_dir: Path, extra: dict[str, Any]
+    config: TrainConfig,
+    spec: EnvSpec,
+    run_dir: Path,
+    extra: dict[str, Any],
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Everything needed to understand (and repeat) the run: options, task facts, versions."""
+    """Everything needed to understand (and repeat) the run: options, task facts, versions.
+    ``command``: what started the run (default: this process's command line)."""
     return {
         "config": dataclasses.asdict(config),
         "run_dir": str(run_dir),
@@ -128,7 +133,7 @@ def resolved_config(
         "versions": library_versions(),
         "source": source_revision(),
         "machine": machine_facts(),
-        "command": sys.argv,
+        "command": list(sys.argv) if command is None else command,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
 
@@ -144,13 +149,18 @@ def _check_finite(metrics: dict[str, Any], step: int) -> None:
 
 
 def train(
-    config: TrainConfig, stream=None, wrap_env: Callable[[gym.Env], gym.Env] | None = None
+    config: TrainConfig,
+    stream=None,
+    wrap_env: Callable[[gym.Env], gym.Env] | None = None,
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run one new training run described by ``config``; returns the summary (as in
     summary.json) and ``run_dir``.
 
     ``wrap_env`` wraps the training environment (not the evaluation one): ``rlx2 bench
-    --end-to-end`` and benchmarks/peers.py time the loop with it.
+    --end-to-end`` and benchmarks/peers.py time the loop with it. ``command`` is recorded in
+    config.json as what started the run (default: the process's command line; ``rlx2.train``
+    records its call as the equivalent ``rlx2 train`` flags).
     """
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
     ignored = ignored_options(config)
@@ -175,7 +185,7 @@ def train(
             try:
                 rundir.atomic_write_json(
                     run_dir / rundir.CONFIG,
-                    resolved_config(config, spec, run_dir, trainer.effective),
+                    resolved_config(config, spec, run_dir, trainer.effective, command),
                 )
             except OSError as exc:
                 raise RunDirError(
@@ -581,7 +591,8 @@ class Trainer:
 
     def _diagnostics(self, episodes: list[Episode]) -> dict[str, float]:
         """Q-value bias on the evaluation episodes, τ-dormant neurons on the newest stored
-        transitions, topology exploration (train/diagnostics.py). Draws no random number."""
+        transitions, topology exploration and churn (train/diagnostics.py, docs/diagnostics.md).
+        Draws no random number."""
         agent, gamma = self.agent, self.config.agent.gamma
         obs, actions, returns = [], [], []
         for episode in episodes:
@@ -618,6 +629,10 @@ class Trainer:
                 else 1.0
             )
             values[f"ever_active_{name}"] = total
+            # Cumulative churn: connections grown so far per active connection (0 when dense).
+            masks = getattr(updater, "masks", None)
+            active = sum(masks.num_active()) if masks is not None else 0
+            values[f"churn_{name}"] = updater.connections_changed / active if active else 0.0
             values.update({f"ever_active/{name}/layer{i}": f for i, f in enumerate(fractions)})
         return values
 

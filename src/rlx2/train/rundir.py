@@ -41,6 +41,8 @@ EVALUATION_COLUMNS = [
     "episodes",
     "wall_time_s",
 ]
+INTEGER_COLUMNS = ("step", "episodes")
+"""Columns of evaluations.csv that hold counts; every other column is a float."""
 DIAGNOSTIC_COLUMNS = [
     "q_bias",
     "q_bias_relative",
@@ -48,6 +50,8 @@ DIAGNOSTIC_COLUMNS = [
     "dormant_critic",
     "ever_active_actor",
     "ever_active_critic",
+    "churn_actor",
+    "churn_critic",
 ]
 """Optional columns of evaluations.csv, written when diagnostics are on (--diagnostics)."""
 
@@ -231,17 +235,24 @@ def claim_new_run_dir(path: Path, overwrite: bool) -> DirectoryLock:
     return lock
 
 
-def write_evaluations(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rewrite evaluations.csv whole (small file), atomically: one row per evaluation step."""
+def evaluations_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> bytes:
+    """The text of evaluations.csv: one row per evaluation step; a missing value is blank.
+    ``columns``: the header (default: the standard ones and the diagnostics any row has)."""
     buffer = io.StringIO()
-    columns = EVALUATION_COLUMNS + [
-        c for c in DIAGNOSTIC_COLUMNS if any(c in row for row in rows)
-    ]  # a run without diagnostics keeps the plain file
+    if columns is None:
+        columns = EVALUATION_COLUMNS + [
+            c for c in DIAGNOSTIC_COLUMNS if any(c in row for row in rows)
+        ]  # a run without diagnostics keeps the plain file
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in columns})
-    atomic_write_bytes(path / EVALUATIONS, buffer.getvalue().encode())
+    return buffer.getvalue().encode()
+
+
+def write_evaluations(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite evaluations.csv whole (small file), atomically."""
+    atomic_write_bytes(path / EVALUATIONS, evaluations_csv(rows))
 
 
 def read_evaluations(path: Path) -> list[dict[str, float]]:

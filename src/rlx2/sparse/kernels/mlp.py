@@ -259,21 +259,90 @@ class SparseMLP(nn.Module):
             return _SparseMLPFunction.apply(self, row_stop, n_out, x1, x2, values_t, bias_t)
         # No graph to record (inference, target networks): run the kernel directly, in a
         # scratch activation buffer reused across calls.
-        values, bias, scale, shift = self.numpy_parameters()
         dtype = values_t.dtype
         a1 = _as_numpy(x1, dtype)
-        a2 = _EMPTY[values.dtype][: a1.shape[0]] if x2 is None else _as_numpy(x2, dtype)
+        a2 = _EMPTY[_NP[dtype]][: a1.shape[0]] if x2 is None else _as_numpy(x2, dtype)
         batch = a1.shape[0]
-        out = np.empty((batch, n_out), dtype=values.dtype)
+        out = np.empty((batch, n_out), dtype=_NP[dtype])
         act = self._scratch.get(batch)
-        if act is None or act.dtype != values.dtype:
-            act = self._new_scratch(batch, values.dtype)
+        if act is None or act.dtype != _NP[dtype]:
+            act = self._new_scratch(batch, _NP[dtype])
+        self.run_forward(a1, a2, act, out, row_stop)
+        return torch.from_numpy(out)
+
+    # ------------------------------------------------------------ kernel-level interface
+    # What the autograd Function above and fused training steps (``rlx2.algos.fused``) call:
+    # NumPy in, NumPy out, caller-owned buffers, no autograd. One place holds the plumbing.
+
+    def run_forward(
+        self, x1: np.ndarray, x2: np.ndarray, act: np.ndarray, out: np.ndarray, row_stop: int
+    ) -> None:
+        """Rows [0, row_stop) on a batch: ``x1`` [B, n1] and ``x2`` [B, n2] (n1 + n2 =
+        in_features; ``x2`` may be [B, 0]) -> ``out`` [B, outputs of those rows]; ``act``
+        [in_features + num_rows, B] (:meth:`activation_buffer`) keeps every row's output for
+        :meth:`run_backward`. Batch 1 takes the matrix-vector kernel."""
+        values, bias, scale, shift = self.numpy_parameters()
         ops = _OPS or kernels()
-        kernel = ops.forward_single if batch == 1 else ops.forward
+        kernel = ops.forward_single if x1.shape[0] == 1 else ops.forward
         row_ptr, sources = self._forward_index
         activation, output_column, output_rows = self._row_info
-        kernel(a1, a2, row_ptr, sources, values, bias, activation, output_column, output_rows, scale, shift, row_stop, act, out)  # fmt: skip
-        return torch.from_numpy(out)
+        kernel(x1, x2, row_ptr, sources, values, bias, activation, output_column, output_rows, scale, shift, row_stop, act, out)  # fmt: skip
+
+    def run_backward(
+        self,
+        grad_out: np.ndarray,
+        act: np.ndarray,
+        row_stop: int,
+        n1: int,
+        grad_values: np.ndarray | None,
+        grad_bias: np.ndarray | None,
+        grad_x1: np.ndarray | None,
+        grad_x2: np.ndarray | None,
+        work: np.ndarray | None = None,
+    ) -> None:
+        """Backward of :meth:`run_forward` (same ``act`` and ``row_stop``) from ``grad_out``
+        [B, outputs]: weight gradients into ``grad_values`` [nnz] and ``grad_bias`` [rows]
+        (both or neither; slots and rows past ``row_stop`` get 0), input gradients into
+        ``grad_x1`` [B, n1] and/or ``grad_x2`` [B, in - n1] (None: not computed; without
+        weight gradients, ``grad_x1=None`` also skips the first part's work). ``work``: a
+        buffer shaped like ``act`` for the row gradients (None: one the module keeps). A pending
+        ``dense_grad_next_backward`` request is served by a backward with weight gradients."""
+        layout = self._layout
+        values, _, scale, _ = self.numpy_parameters()
+        dtype = values.dtype
+        need_w = grad_values is not None
+        need_x = grad_x1 is not None or grad_x2 is not None
+        dummy = _DUMMY[dtype]  # for outputs the kernel does not write
+        if need_w:
+            assert grad_values is not None and grad_bias is not None
+            if row_stop < layout.num_rows:  # rows not evaluated: zero gradient
+                grad_values[layout.row_ptr[row_stop] :] = 0
+                grad_bias[row_stop:] = 0
+        # The first input part's rows are pulled only when their gradient (or, with weight
+        # gradients, the weights that read them) is needed: the actor loss through the
+        # critic needs only the action's gradient.
+        input_grad_start = n1 if (grad_x1 is None and not need_w) else 0
+        grad = self._grad_buffer(act.shape, dtype) if work is None else work
+        (_OPS or kernels()).backward(
+            grad_out, act, layout.row_ptr, layout.sources,
+            layout.consumer_ptr, layout.consumer_rows, layout.consumer_slots,
+            values, layout.activation, layout.output_column, layout.output_rows, scale, n1,
+            layout.in_features, row_stop, need_w, need_x, input_grad_start, grad,
+            dummy[0] if grad_values is None else grad_values,
+            dummy[0] if grad_bias is None else grad_bias,
+            dummy if grad_x1 is None else grad_x1,
+            dummy if grad_x2 is None else grad_x2,
+        )  # fmt: skip
+        if self.dense_grad_next_backward and need_w:
+            self.dense_grads = _dense_grads(layout, act, grad, row_stop)
+            self.dense_grad_next_backward = False
+
+    def activation_buffer(self, batch: int) -> np.ndarray:
+        """A fresh [in_features + num_rows, batch] buffer for :meth:`run_forward` (64-byte
+        aligned: see :func:`aligned_empty`)."""
+        return aligned_empty(
+            (self._in_features + self._num_rows, batch), _NP[self._parameters["values"].dtype]
+        )
 
     def numpy_parameters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Zero-copy NumPy views of values, bias, output_scale, output_shift.
@@ -308,7 +377,7 @@ class SparseMLP(nn.Module):
         sizes = [key for key in self._scratch if isinstance(key, int)]
         if len(sizes) >= _SCRATCH_SIZES:
             del self._scratch[sizes[0]]  # the oldest size
-        act = _aligned_empty((self._in_features + self._num_rows, batch), dtype)
+        act = aligned_empty((self._in_features + self._num_rows, batch), dtype)
         self._scratch[batch] = act
         return act
 
@@ -316,7 +385,7 @@ class SparseMLP(nn.Module):
         """The backward's gradient buffer, reused: it only lives during one backward."""
         buf = self._scratch.get("grad")
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = _aligned_empty(shape, dtype)
+            buf = aligned_empty(shape, dtype)
             self._scratch["grad"] = buf
         return buf
 
@@ -383,16 +452,13 @@ class _SparseMLPFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, module, row_stop, n_out, x1, x2, values_t, bias_t):  # type: ignore[override]
-        values, bias, scale, shift = module.numpy_parameters()
-        a1 = _as_numpy(x1, values_t.dtype)
-        a2 = _EMPTY[values.dtype][: a1.shape[0]] if x2 is None else _as_numpy(x2, values_t.dtype)
-        batch = a1.shape[0]
+        dtype = values_t.dtype
+        a1 = _as_numpy(x1, dtype)
+        a2 = _EMPTY[_NP[dtype]][: a1.shape[0]] if x2 is None else _as_numpy(x2, dtype)
         # A fresh buffer per call: it lives until this graph's backward (several can be alive).
-        act = _aligned_empty((module._in_features + module._num_rows, batch), values.dtype)
-        out = np.empty((batch, n_out), dtype=values.dtype)
-        row_ptr, sources = module._forward_index
-        activation, output_column, output_rows = module._row_info
-        (_OPS or kernels()).forward(a1, a2, row_ptr, sources, values, bias, activation, output_column, output_rows, scale, shift, row_stop, act, out)  # fmt: skip
+        act = module.activation_buffer(a1.shape[0])
+        out = np.empty((a1.shape[0], n_out), dtype=_NP[dtype])
+        module.run_forward(a1, a2, act, out, row_stop)
         ctx.saved = (module, module._layout, row_stop, a1.shape[1], act)
         return torch.from_numpy(out)
 
@@ -402,42 +468,24 @@ class _SparseMLPFunction(torch.autograd.Function):
             raise RuntimeError("SparseMLP has no double backward (create_graph=True)")
         # act is kept on ctx: retain_graph (gradcheck) may run this backward again.
         module, layout, row_stop, n1, act = ctx.saved
-        values, _, scale, _ = module.numpy_parameters()
+        if module._layout is not layout:
+            raise RuntimeError("SparseMLP: the topology changed between forward and backward")
         needs = ctx.needs_input_grad
-        need_x = needs[3] or needs[4]
         need_w = needs[5] or needs[6]
-        dtype = values.dtype
+        dtype = _NP[module._parameters["values"].dtype]
         batch = act.shape[1]
-        n_in = layout.in_features
+        grad_values = np.empty(layout.nnz, dtype=dtype) if need_w else None
+        grad_bias = np.empty(layout.num_rows, dtype=dtype) if need_w else None
+        grad_x1 = np.empty((batch, n1), dtype=dtype) if needs[3] else None
+        grad_x2 = np.empty((batch, layout.in_features - n1), dtype=dtype) if needs[4] else None
         grad_out = _as_numpy(grad_output, module._parameters["values"].dtype)
-        grad = module._grad_buffer(act.shape, dtype)
-        dummy = _DUMMY[dtype]  # for outputs the kernel does not write
-        grad_values, grad_bias, grad_x1, grad_x2 = dummy[0], dummy[0], dummy, dummy
-        if need_w:
-            grad_values = np.empty(layout.nnz, dtype=dtype)
-            grad_bias = np.empty(layout.num_rows, dtype=dtype)
-            if row_stop < layout.num_rows:  # rows not evaluated: zero gradient
-                grad_values[layout.row_ptr[row_stop] :] = 0
-                grad_bias[row_stop:] = 0
-        if need_x:
-            grad_x1 = np.empty((batch, n1), dtype=dtype)
-            grad_x2 = np.empty((batch, n_in - n1), dtype=dtype)
-        (_OPS or kernels()).backward(
-            grad_out, act, layout.row_ptr, layout.sources,
-            layout.consumer_ptr, layout.consumer_rows, layout.consumer_slots,
-            values, layout.activation, layout.output_column, layout.output_rows, scale, n1,
-            n_in, row_stop,
-            need_w, need_x, grad, grad_values, grad_bias, grad_x1, grad_x2,
-        )  # fmt: skip
-        if module.dense_grad_next_backward and need_w:
-            module.dense_grads = _dense_grads(layout, act, grad, row_stop)
-            module.dense_grad_next_backward = False
+        module.run_backward(grad_out, act, row_stop, n1, grad_values, grad_bias, grad_x1, grad_x2)
         return (
             None,
             None,
             None,
-            torch.from_numpy(grad_x1) if needs[3] else None,
-            torch.from_numpy(grad_x2) if needs[4] else None,
+            None if grad_x1 is None else torch.from_numpy(grad_x1),
+            None if grad_x2 is None else torch.from_numpy(grad_x2),
             torch.from_numpy(grad_values) if needs[5] else None,
             torch.from_numpy(grad_bias) if needs[6] else None,
         )
@@ -473,14 +521,14 @@ def _as_numpy(x: Tensor, dtype: torch.dtype) -> np.ndarray:
 _TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
-def _aligned_empty(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """np.empty whose data starts on a 64-byte (cache line, AVX-512) boundary.
 
     malloc returns 16-byte alignment, which makes every 64-byte load of a B = 256 row
     straddle two cache lines: measured 25 % slower forward and 15 % slower backward.
     """
     itemsize = np.dtype(dtype).itemsize
-    count = shape[0] * shape[1]
+    count = int(np.prod(shape))
     raw = np.empty(count * itemsize + 64, dtype=np.uint8)
     start = -raw.ctypes.data % 64
     return raw[start : start + count * itemsize].view(dtype).reshape(shape)

@@ -443,6 +443,7 @@ def backward(
     row_stop,
     need_weight_grad,
     need_input_grad,
+    input_grad_start,
     grad,
     grad_values,
     grad_bias,
@@ -460,6 +461,9 @@ def backward(
     all fit in L1.
 
     :param n1: width of the first input part; ``n_in`` the whole input width.
+    :param input_grad_start: first input row whose gradient is computed (0, or n1 when only
+        the second part's gradient is needed and there are no weight gradients); ``grad_x1``
+        is written only when it is 0.
     :param grad_values: [nnz] written where ``need_weight_grad`` (slots of rows >= row_stop
         are left untouched); ``grad_bias`` [rows] likewise.
     :param grad_x1: [B, n1], ``grad_x2`` [B, n_in - n1], written where ``need_input_grad``
@@ -472,7 +476,7 @@ def backward(
         c = consumer_ptr[j]
         end = consumer_ptr[j + 1]
         if j < n_in:
-            if need_input_grad:
+            if need_input_grad and j >= input_grad_start:
                 while end > c and consumer_rows[end - 1] >= row_stop:  # past the prefix
                     end -= 1
                 if need_weight_grad:
@@ -501,7 +505,8 @@ def backward(
             if not need_input_grad and k < k_end and sources[k] < n_in:
                 _row_weight_grads(g, act, sources, k, k_end, grad_values)
     if need_input_grad:
-        _rows_to_batch_plain(grad, 0, grad_x1)
+        if input_grad_start == 0:
+            _rows_to_batch_plain(grad, 0, grad_x1)
         _rows_to_batch_plain(grad, n1, grad_x2)
 
 

@@ -1,0 +1,249 @@
+"""Issue 12's speed targets, measured in one process: sparse against dense updates and steps.
+
+For each (algo, task) at the paper's sparsities, four agents built as ``rlx2 train`` builds
+them (same seed; masked/sparse ones share their masks) take turns within every repeat:
+
+* ``dense``: dense networks, the fused Adam (what ``--method dense`` runs now);
+* ``dense_torch_adam``: the same with ``torch.optim.Adam``'s per-tensor loop (dense before);
+* ``sparse``: the sparse backend with its fused steps (``rlx2.algos.fused``);
+* ``sparse_autograd``: the sparse backend through torch autograd (the sparse backend before).
+
+``update``: ``agent.update(batch)`` on replay batches of random transitions (n-step windows
+with ``--nstep``; TD3's figure is the mean of a critic-only and a critic+actor update).
+``train_step`` (``--steps``, default on for Hopper): act, ``env.step``, buffer add, sample and
+update on the real task, as ``rlx2 train`` does after its warm-up (benchmarks/train_throughput.py).
+Every figure is a median over repeats of the mean per call, by wall clock and by the
+thread's CPU time (on a machine shared with other work, CPU time leaves out the waits for a
+core; ratios of either clock are measured in the same process, interleaved).
+
+    python benchmarks/speed.py [--cases td3:Hopper-v5 td3:HalfCheetah-v5 sac:Hopper-v5]
+        [--nstep 1] [--repeats 15] [--markdown docs/benchmarks.md]
+        [--output benchmarks/results/speed.json]
+
+Prints one JSON object per case on stdout; ``--output`` also writes them, with the host's
+facts (``lscpu``, niceness, cores, ``/proc/loadavg`` before and after), to a new file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import host_facts, write_new_json, write_section  # noqa: E402
+from train_throughput import Contender  # noqa: E402
+
+from rlx2.bench import (  # noqa: E402
+    BenchConfig,
+    bench_agent,
+    cpu_model,
+    interleaved_times,
+    random_batches,
+    task_spec,
+)
+
+CONTENDERS = ("dense", "dense_torch_adam", "sparse", "sparse_autograd")
+CASES = ("td3:Hopper-v5", "td3:HalfCheetah-v5", "sac:Hopper-v5", "sac:HalfCheetah-v5")
+
+
+def with_torch_adam(agent):
+    """The agent with ``torch.optim.Adam``'s default per-tensor loop (rlx2's dense before)."""
+    agent.actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=agent.agent.actor_lr)
+    agent.critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=agent.agent.critic_lr)
+    if hasattr(agent, "alpha_opt"):
+        agent.alpha_opt = torch.optim.Adam([agent.log_alpha], lr=agent.config.alpha_lr)
+    return agent
+
+
+def without_fused_steps(agent):
+    """The sparse agent computing its losses' gradients with torch autograd (before)."""
+    agent.fused = None
+    return agent
+
+
+def agents(config: BenchConfig, spec) -> dict:
+    return {
+        "dense": bench_agent(config, spec, "dense"),
+        "dense_torch_adam": with_torch_adam(bench_agent(config, spec, "dense")),
+        "sparse": bench_agent(config, spec, "sparse"),
+        "sparse_autograd": without_fused_steps(bench_agent(config, spec, "sparse")),
+    }
+
+
+def updates_of(agent, batches):
+    position = [0]
+
+    def update() -> None:
+        agent.update(batches[position[0] % len(batches)])
+        position[0] += 1
+
+    return update
+
+
+def ratios(times: dict[str, dict[str, float]], clock: str) -> dict[str, float]:
+    sparse = times["sparse"][clock]
+    return {
+        "sparse_vs_dense": round(times["dense"][clock] / sparse, 3),
+        "sparse_vs_dense_torch_adam": round(times["dense_torch_adam"][clock] / sparse, 3),
+        "sparse_vs_sparse_autograd": round(times["sparse_autograd"][clock] / sparse, 3),
+        "dense_torch_adam_vs_dense": round(
+            times["dense_torch_adam"][clock] / times["dense"][clock], 3
+        ),
+    }
+
+
+def measure_case(algo: str, env: str, args) -> dict:
+    torch.set_num_threads(1)
+    config = BenchConfig(algo=algo, env=env, preset="paper", nstep=args.nstep, seed=0)
+    spec = task_spec(config)
+    batches = random_batches(config, spec)
+    fns = {name: updates_of(agent, batches) for name, agent in agents(config, spec).items()}
+    for fn in fns.values():  # warm-up: numba compiles or loads its cache, allocators settle
+        for _ in range(10):
+            fn()
+    times = interleaved_times(fns, args.repeats, args.updates)
+    actor_sparsity, critic_sparsity = config.sparsities()
+    result = {
+        "benchmark": "speed",
+        "algo": algo,
+        "env": env,
+        "actor_sparsity": actor_sparsity,
+        "critic_sparsity": critic_sparsity,
+        "nstep": args.nstep,
+        "batch_size": config.batch_size,
+        "hidden": config.hidden,
+        "update_us": {n: round(t["wall"] * 1e6, 1) for n, t in times.items()},
+        "update_cpu_us": {n: round(t["cpu"] * 1e6, 1) for n, t in times.items()},
+        "update_ratio": ratios(times, "wall"),
+        "update_ratio_cpu": ratios(times, "cpu"),
+        "repeats": args.repeats,
+        "updates_per_repeat": args.updates,
+    }
+    if env in args.steps_envs:
+        result.update(measure_steps(algo, env, args))
+    return {
+        **result,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+        "torch": torch.__version__,
+    }
+
+
+def measure_steps(algo: str, env: str, args) -> dict:
+    """Training steps/s of the real loop's step (act, env, add, sample, update), dense vs
+    sparse RLx2 (paper sparsities), interleaved."""
+    contenders = {
+        "dense": Contender(algo, env, "dense", "dense", nstep=args.nstep),
+        "sparse": Contender(algo, env, "rlx2", "sparse", nstep=args.nstep),
+    }
+    steps = {name: c.train_step for name, c in contenders.items()}
+    acts = {name: c.act for name, c in contenders.items()}
+    for fns in (steps, acts):
+        for fn in fns.values():
+            for _ in range(20):
+                fn()
+    step_t = interleaved_times(steps, args.repeats, args.steps)
+    act_t = interleaved_times(acts, args.repeats, 10 * args.steps)
+    return {
+        "train_steps_per_second": {n: round(1 / t["wall"], 1) for n, t in step_t.items()},
+        "train_steps_per_second_cpu": {n: round(1 / t["cpu"], 1) for n, t in step_t.items()},
+        "train_step_ratio": round(step_t["dense"]["wall"] / step_t["sparse"]["wall"], 3),
+        "train_step_ratio_cpu": round(step_t["dense"]["cpu"] / step_t["sparse"]["cpu"], 3),
+        "act_us": {n: round(t["wall"] * 1e6, 1) for n, t in act_t.items()},
+        "act_cpu_us": {n: round(t["cpu"] * 1e6, 1) for n, t in act_t.items()},
+        "steps_per_repeat": args.steps,
+    }
+
+
+def markdown(results: list[dict]) -> str:
+    first = results[0]
+    lines = [
+        "## Issue 12 targets: sparse against dense in one process (`benchmarks/speed.py`)",
+        "",
+        f"CPU `{first['cpu']}`, {first['threads']} torch thread, torch {first['torch']}; batch "
+        f"{first['batch_size']}, hidden {first['hidden']}, {first['nstep']}-step windows, the "
+        f"paper's sparsities. Contenders interleaved in one process, medians of "
+        f"{first['repeats']} repeats; times are CPU time of the benchmark's thread (wall-clock "
+        "ratios in parentheses). dense = fused Adam (now); dense, torch Adam = the per-tensor "
+        "loop (before); sparse = fused steps (now); sparse, autograd = before.",
+        "",
+        "| algo | task | sparsity | dense (µs) | dense, torch Adam (µs) | sparse, autograd (µs) | sparse (µs) | **sparse vs dense** | vs dense, torch Adam | vs sparse, autograd |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        t, ratio, wall = r["update_cpu_us"], r["update_ratio_cpu"], r["update_ratio"]
+        lines.append(
+            f"| {r['algo'].upper()} | {r['env']} | {r['actor_sparsity']:.0%} / "
+            f"{r['critic_sparsity']:.0%} | {t['dense']:.0f} | {t['dense_torch_adam']:.0f} | "
+            f"{t['sparse_autograd']:.0f} | {t['sparse']:.0f} | "
+            f"**{ratio['sparse_vs_dense']:.2f}×** ({wall['sparse_vs_dense']:.2f}×) | "
+            f"{ratio['sparse_vs_dense_torch_adam']:.2f}× ({wall['sparse_vs_dense_torch_adam']:.2f}×) | "
+            f"{ratio['sparse_vs_sparse_autograd']:.2f}× ({wall['sparse_vs_sparse_autograd']:.2f}×) |"
+        )
+    steps = [r for r in results if "train_steps_per_second" in r]
+    if steps:
+        lines += [
+            "",
+            "Training steps (act, `env.step`, buffer add, sample, update; RLx2 at the paper's "
+            "sparsities against dense), steps/s by CPU time (wall clock in parentheses):",
+            "",
+            "| algo | task | dense (steps/s) | RLx2, sparse (steps/s) | **ratio** | act dense / sparse (µs) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in steps:
+            cpu, wall = r["train_steps_per_second_cpu"], r["train_steps_per_second"]
+            act = r["act_cpu_us"]
+            lines.append(
+                f"| {r['algo'].upper()} | {r['env']} | {cpu['dense']:.0f} ({wall['dense']:.0f}) | "
+                f"{cpu['sparse']:.0f} ({wall['sparse']:.0f}) | **{r['train_step_ratio_cpu']:.2f}×** "
+                f"({r['train_step_ratio']:.2f}×) | {act['dense']:.0f} / {act['sparse']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), help="algo:env pairs")
+    parser.add_argument("--nstep", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=100, help="train steps per repeat")
+    parser.add_argument(
+        "--steps-envs", nargs="*", default=["Hopper-v5"], help="tasks whose train steps to time"
+    )
+    parser.add_argument("--markdown", type=Path, help="write the tables into this markdown file")
+    parser.add_argument("--output", type=Path, help="also write the results here (a new file)")
+    args = parser.parse_args()
+    for case in args.cases:
+        if case.count(":") != 1 or case.split(":")[0] not in ("td3", "sac"):
+            parser.error(f"--cases: {case!r} is not ALGO:ENV with ALGO td3 or sac")
+    if args.output is not None and args.output.exists():
+        parser.error(f"--output {args.output} exists; choose another")
+    host_before = host_facts()
+    results = []
+    for case in args.cases:
+        algo, env = case.split(":")
+        result = measure_case(algo, env, args)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    if args.output is not None:
+        write_new_json(
+            args.output,
+            {
+                "benchmark": "speed",
+                "command": " ".join(["python", *sys.argv]),
+                "host_before": host_before,
+                "host_after": host_facts(),
+                "results": results,
+            },
+        )
+    if args.markdown:
+        write_section(args.markdown, "speed", markdown(results))
+
+
+if __name__ == "__main__":
+    main()
