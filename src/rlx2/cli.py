@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -46,6 +48,48 @@ def condense_parse_error(text: str) -> str:
     return re.sub(r"^Error parsing [\w.]+: (?=--)", "", message)
 
 
+def parse_integer(text: str) -> int:
+    """An integer flag's value: ``1000000``, ``1_000_000`` or an integral ``1e6`` (exact, via
+    Decimal: float(1e23) is not 10**23); ``1.5``, ``inf`` and words are refused."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value != value.to_integral_value():
+        raise ValueError(f"expected an integer (such as 1000000 or 1e6), got {text!r}")
+    if value.adjusted() > 30:  # 1e1000000000 would be a gigabyte-sized int: no flag needs it
+        raise ValueError(f"{text!r} is too large")
+    return int(value)
+
+
+def _registry() -> Any:
+    """tyro's parsing rules with ``int`` read by ``parse_integer`` (every integer flag of
+    every subcommand: --total-steps 1e6)."""
+    from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec
+
+    registry = ConstructorRegistry()
+
+    @registry.primitive_rule
+    def integers(info):
+        if info.type is not int:
+            return None
+        return PrimitiveConstructorSpec(
+            nargs=1,
+            metavar="INT",
+            instance_from_str=lambda args: parse_integer(args[0]),
+            is_instance=lambda value: isinstance(value, int) and not isinstance(value, bool),
+            str_from_instance=lambda value: [str(value)],
+        )
+
+    return registry
+
+
 def parse_args(config_type: type, args: Sequence[str], prog: str = PROG) -> Any:
     """Parse ``args`` into ``config_type``; every problem raises ConfigError with one line.
 
@@ -58,7 +102,11 @@ def parse_args(config_type: type, args: Sequence[str], prog: str = PROG) -> Any:
     try:
         with contextlib.redirect_stderr(captured_err), contextlib.redirect_stdout(captured_out):
             return tyro.cli(
-                config_type, args=list(args), prog=prog, config=(tyro.conf.OmitArgPrefixes,)
+                config_type,
+                args=list(args),
+                prog=prog,
+                config=(tyro.conf.OmitArgPrefixes,),
+                registry=_registry(),
             )
     except SystemExit as exc:
         if exc.code in (0, None):  # --help
@@ -147,9 +195,10 @@ def _train(args: Sequence[str]) -> None:
     final = summary.get("final_return")
     print(
         f"completed: final_return={final:.2f} steps/s={summary['steps_per_second']:.1f} "
-        f"wall_time_s={summary['wall_time_s']:.1f}"
+        f"wall_time_s={summary['wall_time_s']:.1f} run_dir={summary['run_dir']}"
         if final is not None
-        else f"completed: no evaluation (total steps < --eval-every); steps/s={summary['steps_per_second']:.1f}"
+        else f"completed: no evaluation (total steps < --eval-every); "
+        f"steps/s={summary['steps_per_second']:.1f} run_dir={summary['run_dir']}"
     )
 
 
@@ -284,8 +333,25 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``rlx2 ARGS``. Output into a pipe that closed early (``rlx2 cost ... | head``) ends
+    quietly with status 141 (128 + SIGPIPE), as a command the pipe's signal stops would."""
+    try:
+        _main(argv)
+        sys.stdout.flush()  # buffered output meets a closed pipe here at the latest
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's last flush at exit fails no more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise SystemExit(128 + signal.SIGPIPE) from None
+
+
+def _main(argv: Sequence[str] | None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
+    if not argv:  # a command is required: usage on stderr, as for any other usage error
+        print(usage(), file=sys.stderr)
+        raise SystemExit(2)
+    if argv[0] in {"-h", "--help"}:
         print(usage())
         return
     if argv[0] == "--version":
@@ -306,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(exc), code=128 + exc.signum)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except BrokenPipeError:
+        raise  # our reader is gone: main() ends quietly
     except OSError as exc:  # bad paths are checked up front (exit 2); this is a failure midway
         fail(os_error_text(exc), code=1)
 

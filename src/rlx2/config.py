@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
+
+import tyro
 
 from rlx2 import paper
 from rlx2.errors import ConfigError
@@ -50,6 +52,15 @@ def require_non_negative(obj: object, *names: str) -> None:
         if not (value >= 0 and math.isfinite(value)):
             raise ConfigError(f"{_flag(name)} must be >= 0, got {value!r}")
 
+
+RUN_DIR_TEMPLATE = "runs/{env}_{algo}_{method}_s{seed}_{time}"
+"""The run directory when --run-dir is not given (``time``: YYYYmmdd-HHMMSS)."""
+RUN_DIR_HELP = "Exact directory to write; default " + RUN_DIR_TEMPLATE.replace("{", "<").replace(
+    "}", ">"
+)
+
+MAX_SEED = 2**32 - 1
+"""Largest --seed: NumPy's global generator (np.random.seed) takes 32-bit seeds."""
 
 # RunConfig fields that change how a run is executed or logged, not what it computes: two runs
 # differing only in these are the same experiment (used by sweep re-runs and report grouping).
@@ -134,6 +145,11 @@ class SACConfig:
 
     def __post_init__(self) -> None:
         require_positive(self, "alpha_lr", "init_alpha")
+        if self.target_entropy is not None and not math.isfinite(self.target_entropy):
+            # NaN would only surface as a non-finite alpha loss at the first update.
+            raise ConfigError(
+                f"--target-entropy must be a finite number, got {self.target_entropy!r}"
+            )
         if not self.log_std_min < self.log_std_max:
             raise ConfigError("--log-std-min must be smaller than --log-std-max")
 
@@ -152,8 +168,8 @@ class RunConfig:
     """Episodes per evaluation (separate env seeded seed+100)."""
     seed: int = 0
     """Seed of everything (env, networks, replay sampling)."""
-    run_dir: str | None = None
-    """Exact directory to write; default runs/<env>_<algo>_<method>_s<seed>_<time>."""
+    run_dir: Annotated[str | None, tyro.conf.arg(help=RUN_DIR_HELP)] = None
+    """Exact directory to write (--help shows RUN_DIR_HELP, which names the default)."""
     threads: int = 1
     """torch intra-op threads (small MLPs are fastest with 1)."""
     checkpoint_every: int = 100_000
@@ -184,8 +200,8 @@ class RunConfig:
         require_non_negative(
             self, "learning_starts", "checkpoint_every", "checkpoint_minutes", "dormant_tau"
         )
-        if self.seed < 0:
-            raise ConfigError(f"--seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be in [0, {MAX_SEED}], got {self.seed}")
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"--backend {self.backend!r} is unknown; choose one of: {', '.join(BACKENDS)}"
@@ -322,10 +338,13 @@ class TrainConfig:
         self.sparsities()  # preset and method/sparsity consistency fail here, before any work
         self.effective_backend()
         self.value_settings()
-        if (
-            self.run.learning_starts < self.agent.batch_size
-            and self.run.learning_starts < self.run.total_steps
-        ):
+        if self.run.learning_starts >= self.run.total_steps:
+            # It would complete without a single update: a "completed" run that never learned.
+            raise ConfigError(
+                f"--learning-starts ({self.run.learning_starts}) must be smaller than "
+                f"--total-steps ({self.run.total_steps}): the run would never learn"
+            )
+        if self.run.learning_starts < self.agent.batch_size:
             # The first update samples a batch; fewer stored transitions than that cannot fill it.
             raise ConfigError(
                 f"--learning-starts ({self.run.learning_starts}) must be >= --batch-size "

@@ -175,6 +175,35 @@ def run_sparsities(config: TrainConfig) -> tuple[float, float] | None:
     return actor, critic
 
 
+EVOLUTION_OPTIONS = ("topology_interval", "drop_fraction", "topology_end_fraction", "reset_moments")
+"""SparseConfig fields that only a topology that evolves uses."""
+
+
+def ignored_options(config: TrainConfig) -> list[str]:
+    """``--flag`` of every sparsity option set to a non-default value that this run's method
+    does not use (--actor-sparsity with --method dense, say): worth a warning, since the run
+    does not do what the command line suggests."""
+    method = METHODS[config.sparse.method]
+    names = [f.name for f in dataclasses.fields(config_module.SparseConfig) if f.name != "method"]
+    if method.tiny:  # sparsities only set the width
+        used = {"actor_sparsity", "critic_sparsity", "preset"}
+    elif method.sparse:
+        scheme = topology_scheme(config)
+        assert scheme is not None
+        used = set(names) - (set() if _scheme_evolves(scheme) else set(EVOLUTION_OPTIONS))
+    else:
+        used = set()
+    defaults = config_module.SparseConfig()
+    flags = []
+    for name in names:
+        default = getattr(defaults, name)
+        if name in used or getattr(config.sparse, name) == default:
+            continue
+        flag = name.replace("_", "-")
+        flags.append(f"--no-{flag}" if default is True else f"--{flag}")
+    return flags
+
+
 def topology_scheme(config: TrainConfig) -> str | None:
     """The topology scheme a sparse method runs (``--topology`` or the method's own)."""
     if not METHODS[config.sparse.method].sparse:
@@ -244,7 +273,8 @@ def value_settings(config: TrainConfig) -> ValueSettings:
     )
     dynamic = value.dynamic_buffer == "on" or (value.dynamic_buffer == "auto" and rlx2)
     if not dynamic:
-        return ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
+        settings = ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
+        return _check_buffer_fits(config, settings)
     paper_min, paper_max = paper.BUFFER_BOUNDS[config.algo]
     # Scaled defaults never fall below K, so short runs stay valid; explicit values are checked.
     k = value.distance_samples
@@ -270,7 +300,29 @@ def value_settings(config: TrainConfig) -> ValueSettings:
             f"--distance-samples ({value.distance_samples}) must not exceed the buffer capacity "
             f"--buffer-max ({buffer_max})"
         )
-    return ValueSettings(rlx2, nstep, delay, True, buffer_max, buffer_min, interval, scale)
+    settings = ValueSettings(rlx2, nstep, delay, True, buffer_max, buffer_min, interval, scale)
+    return _check_buffer_fits(config, settings)
+
+
+def _check_buffer_fits(config: TrainConfig, settings: ValueSettings) -> ValueSettings:
+    """The smallest the buffer can be must hold a batch and an n-step window, or the first
+    update would fail (or sample the same few transitions over and over)."""
+    if settings.dynamic_buffer:
+        smallest, what = settings.buffer_min, "--buffer-min"
+    else:
+        smallest, what = settings.buffer_capacity, "--buffer-size"
+    assert smallest is not None
+    if smallest < config.agent.batch_size:
+        raise ConfigError(
+            f"{what} ({smallest}) must be >= --batch-size ({config.agent.batch_size})"
+        )
+    stored = min(smallest, config.run.total_steps)  # the buffer never holds more than the run
+    if settings.nstep > stored:
+        raise ConfigError(
+            f"--nstep ({settings.nstep}) must not exceed the transitions the replay buffer "
+            f"can hold ({stored}: {what} and --total-steps)"
+        )
+    return settings
 
 
 def network_updates(config: TrainConfig) -> dict[str, int]:

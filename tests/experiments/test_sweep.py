@@ -200,7 +200,7 @@ def test_cli_overrides_pin_or_add_axes():
         ("grdi:\n  seed: [0]\n", "unknown key 'grdi'"),
         ("fixed:\n  totl-steps: 5\n", "unknown option 'totl-steps'; did you mean 'total-steps'?"),
         ("grid:\n  sede: [0, 1]\n", "unknown option 'sede'"),
-        ("grid:\n  total-steps: [600, 0]\n", "--total-steps must be positive"),
+        ("grid:\n  total-steps: [30000, 0]\n", "--total-steps must be positive"),
         ("fixed:\n  total-steps: many\n", "--total-steps"),
         ("fixed:\n  method: sparse\n", "invalid choice 'sparse' for argument '--method'"),
         ("fixed:\n  env: NoSuchTask-v9\n", "NoSuchTask-v9"),

@@ -84,9 +84,9 @@ def evaluation_steps(run_dir: Path) -> list[int]:
 
 
 def checkpoint_step(path: Path) -> int:
-    import torch
+    from rlx2.train.checkpoint import load_checkpoint
 
-    return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+    return int(load_checkpoint(path)["step"])
 
 
 def lock_owner_pid(run_dir: Path) -> int | None:

@@ -141,3 +141,58 @@ def test_evaluate_a_corrupt_policy_file(pristine, tmp_path, capsys):
     code, err = cli(["evaluate", "--policy", str(policy), "--episodes", "1"], capsys)
     assert code == 2
     assert_one_line(err, str(policy))
+
+
+class _WritesMarker:
+    """Unpickled by a full unpickler, this calls ``exec``: what a hostile checkpoint does."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",))
+
+
+def hostile(path: Path, marker: Path) -> None:
+    """Rewrite checkpoint ``path`` as a real checkpoint with one hostile object in it."""
+    import torch
+
+    from rlx2.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    state["rng"]["numpy"] = _WritesMarker(marker)
+    torch.save(state, path)
+
+
+def test_the_hostile_checkpoint_runs_code_when_fully_unpickled(pristine, tmp_path):
+    """The control of the two tests below: the file really is hostile."""
+    import torch
+
+    path, marker = tmp_path / "latest.pt", tmp_path / "marker"
+    shutil.copy(pristine["interrupted"] / "checkpoints" / "latest.pt", path)
+    hostile(path, marker)
+    torch.load(path, weights_only=False)
+    assert marker.read_text() == "code ran"
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(pristine, tmp_path, capsys):
+    """Issue 11 item 8: checkpoints load with torch's restricted unpickler."""
+    run_dir, marker = tmp_path / "run", tmp_path / "marker"
+    shutil.copytree(pristine["interrupted"], run_dir)
+    hostile(run_dir / "checkpoints" / "latest.pt", marker)
+    code, err = cli(["train", "--resume", str(run_dir)], capsys)
+    assert code == 2
+    assert_one_line(err, f"--resume {run_dir}: latest.pt: refused to load it", "could run code")
+    assert not marker.exists()
+    assert read_summary(run_dir)["status"] == "interrupted"  # untouched
+
+
+def test_export_refuses_a_checkpoint_that_would_run_code(pristine, tmp_path, capsys):
+    run_dir, marker = tmp_path / "run", tmp_path / "marker"
+    shutil.copytree(pristine["completed"], run_dir)
+    hostile(run_dir / "checkpoints" / "final.pt", marker)
+    out = tmp_path / "p.safetensors"
+    code, err = cli(["export", str(run_dir), "--out", str(out)], capsys)
+    assert code == 2
+    assert_one_line(err, "checkpoints/final.pt: refused to load it", "could run code")
+    assert not marker.exists() and not out.exists()

@@ -32,17 +32,19 @@ from rlx2.train import rundir
 def test_disk_full_at_the_second_checkpoint(tmp_path, monkeypatch, capsys):
     """The second checkpoint's temporary file is /dev/full, which answers every write with
     ENOSPC as a full disk does."""
-    real_mkstemp = rundir.tempfile.mkstemp
+    real_create = rundir._create_temporary
     checkpoints = []
 
-    def mkstemp(dir, prefix, suffix):
-        if prefix.startswith(f".{rundir.LATEST_CHECKPOINT}."):
-            checkpoints.append(prefix)
+    def create(path):
+        if path.name == rundir.LATEST_CHECKPOINT:
+            checkpoints.append(path)
             if len(checkpoints) == 2:
-                return os.open("/dev/full", os.O_WRONLY), str(Path(dir) / f"{prefix}full{suffix}")
-        return real_mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+                return os.open("/dev/full", os.O_WRONLY), str(
+                    path.parent / f".{rundir.LATEST_CHECKPOINT}.full.tmp"
+                )
+        return real_create(path)
 
-    monkeypatch.setattr(rundir.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(rundir, "_create_temporary", create)
     run_dir = tmp_path / "run"
     args = ["train", *TINY, "--total-steps", "900", "--eval-every", "300"]
     code, err = cli([*args, "--checkpoint-every", "300", "--run-dir", str(run_dir)], capsys)

@@ -42,6 +42,7 @@ from rlx2.deploy.numpy_policy import (
 from rlx2.errors import ConfigError, RunDirError, os_error_text
 from rlx2.train import rundir
 from rlx2.train.builders import build_agent
+from rlx2.train.checkpoint import UnsafeCheckpoint, load_checkpoint
 from rlx2.train.envs import EnvSpec, check_env
 from rlx2.train.records import load_train_config
 
@@ -265,9 +266,10 @@ def load_final_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any], dict[str
     except ConfigError as exc:
         raise RunDirError(f"{run_dir}: cannot rebuild the run's networks here ({exc})") from None
     try:
-        # Our own file (it holds NumPy RNG states, hence weights_only=False).
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(checkpoint_path)  # never runs code from the file
         agent.load_state_dict(checkpoint["agent"])
+    except UnsafeCheckpoint as exc:
+        raise RunDirError(f"{run_dir}: {rundir.CHECKPOINTS}/{exc}") from None
     except Exception as exc:  # corrupt file, or one that does not match config.json
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunDirError(

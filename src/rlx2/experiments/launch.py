@@ -145,7 +145,12 @@ def run_job(job: Job) -> JobResult:
 
                 summary = loop.train(parse_args(TrainConfig, job.args))
         except Exception as exc:
-            traceback.print_exc()
+            from rlx2.errors import Interrupted
+
+            if isinstance(exc, Interrupted):  # a clean stop asked for: its message says it all
+                print(f"rlx2: {exc}", flush=True)
+            else:
+                traceback.print_exc()
             print(f"=== {job.name}: failed", flush=True)
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             return JobResult(
@@ -176,16 +181,42 @@ def run_serial(jobs: Sequence[Job], started: Started, finished: Finished) -> Non
 
 # ----- local processes ----------------------------------------------------------------------
 def _child(job: Job, conn) -> None:
-    """Entry point of a job's process: run it and send the result back."""
-    # Stop on SIGINT (Ctrl-C, or the driver stopping the sweep) even when started from a
-    # shell that ignores it for background jobs.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    """Entry point of a job's process: run it and send the result back.
+
+    Only the driver stops a job (SIGTERM, see ``run_local``): Ctrl-C reaches every process of
+    the terminal's group, and a worker hit by it while still importing would print a
+    KeyboardInterrupt traceback, or stop at once on the driver's second signal. SIGINT was
+    blocked when this process was started (``_sigint_blocked``); it is ignored from here on,
+    then unblocked (a Ctrl-C pending meanwhile is discarded).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         result = run_job(job)
-    except BaseException as exc:  # KeyboardInterrupt, or a bug outside the run itself
+    except BaseException as exc:  # a bug outside the run itself
         result = _failed(job, f"{type(exc).__name__}: {exc}".splitlines()[0])
-    conn.send(result)
-    conn.close()
+    # The driver is gone if it was stopped at once (a second Ctrl-C): the run's own files
+    # record how it ended, so there is nobody to tell and nothing to print.
+    with contextlib.suppress(OSError):
+        conn.send(result)
+        conn.close()
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while a worker is started: the worker inherits the blocked
+    mask from its first instruction on (no window where Ctrl-C could reach its start-up), and
+    a Ctrl-C meant for the driver stays pending and is delivered when the block ends."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
@@ -225,7 +256,8 @@ def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Fin
                     process = context.Process(
                         target=_child, args=(job, sender), name=f"rlx2-{job.name}"
                     )
-                    process.start()
+                    with _sigint_blocked():
+                        process.start()
                     sender.close()  # the child holds the only sending end: EOF if it dies
                     running[process.sentinel] = (job, process, receiver)
                     started(job)
@@ -238,13 +270,14 @@ def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Fin
                         result = _failed(job, f"job process died (exit code {process.exitcode})")
                     finished(job, result)
         finally:
-            # Interrupted: Ctrl-C reaches the children too, SIGTERM does not. Ask each to stop as
-            # after Ctrl-C (it records "interrupted"), then wait; a run that does not stop in time
-            # is killed and stays "running" on disk. Either way the next sweep resumes it.
+            # Interrupted (Ctrl-C or SIGTERM; the workers ignore SIGINT): ask each to stop
+            # cleanly (it checkpoints and records "interrupted"), then wait; a run that does not
+            # stop in time is killed and stays "running" on disk. Either way the next sweep
+            # resumes it.
             for _, process, _ in running.values():
                 if process.is_alive():
                     with contextlib.suppress(OSError):
-                        os.kill(process.pid, signal.SIGINT)
+                        os.kill(process.pid, signal.SIGTERM)
             deadline = time.monotonic() + 10.0
             for _, process, receiver in running.values():
                 process.join(max(0.0, deadline - time.monotonic()))

@@ -25,10 +25,12 @@ import numpy as np
 import torch
 
 import rlx2
-from rlx2.config import TrainConfig
+from rlx2.config import RUN_DIR_TEMPLATE, TrainConfig
 from rlx2.errors import Interrupted, RunDirError, TrainingFailed, os_error_text
+from rlx2.resolve import ignored_options
 from rlx2.train import rundir
 from rlx2.train.builders import build_resolved_agent, build_value_learning
+from rlx2.train.checkpoint import UnsafeCheckpoint, load_checkpoint
 from rlx2.train.diagnostics import (
     comparable_steps,
     network_dormant_fractions,
@@ -97,8 +99,16 @@ def machine_facts() -> dict[str, Any]:
 
 
 def default_run_dir(config: TrainConfig) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.env}_{config.algo}_s{config.run.seed}_{stamp}"
+    """The run directory when --run-dir is not given (``RUN_DIR_TEMPLATE``, also in --help)."""
+    return Path(
+        RUN_DIR_TEMPLATE.format(
+            env=config.env,
+            algo=config.algo,
+            method=config.sparse.method,
+            seed=config.run.seed,
+            time=datetime.now().strftime("%Y%m%d-%H%M%S"),
+        )
+    )
 
 
 def resolved_config(
@@ -146,7 +156,8 @@ def train(
     wrap_env: Callable[[gym.Env], gym.Env] | None = None,
     command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run one new training run described by ``config``; returns the summary (also in summary.json).
+    """Run one new training run described by ``config``; returns the summary (as in
+    summary.json) and ``run_dir``.
 
     ``wrap_env`` wraps the training environment (not the evaluation one): ``rlx2 bench
     --end-to-end`` and benchmarks/peers.py time the loop with it. ``command`` is recorded in
@@ -154,6 +165,13 @@ def train(
     records its call as the equivalent ``rlx2 train`` flags).
     """
     spec = check_env(config.env)  # bad env ids fail here, before anything is written
+    ignored = ignored_options(config)
+    if ignored:
+        print(
+            f"rlx2: warning: --method {config.sparse.method} ignores {', '.join(ignored)}",
+            file=sys.stderr,
+            flush=True,
+        )
     # config.json names the backend that ran, not "auto": resume and export rebuild the same
     # networks whatever machine they run on (checkpoints differ between backends).
     config = dataclasses.replace(
@@ -175,7 +193,7 @@ def train(
                 raise RunDirError(
                     f"--run-dir {run_dir}: cannot write ({os_error_text(exc)})"
                 ) from None
-            return trainer.run(stream, stop)
+            return {**trainer.run(stream, stop), "run_dir": str(run_dir)}
         finally:
             lock.release()
 
@@ -212,15 +230,15 @@ def _resume_locked(run_dir: Path, stream, quiet: bool | None, stop: StopSignals)
         checkpoint = run_dir / rundir.CHECKPOINTS / rundir.LATEST_CHECKPOINT
         if checkpoint.exists():
             try:
-                state = torch.load(
-                    checkpoint, map_location=trainer.agent.device, weights_only=False
-                )
+                state = load_checkpoint(checkpoint, map_location=trainer.agent.device)
+            except UnsafeCheckpoint as exc:
+                raise RunDirError(f"--resume {run_dir}: {exc}") from None
             except Exception as exc:  # our writes are atomic, but disks fail and files travel
                 raise RunDirError(
                     f"--resume {run_dir}: unreadable checkpoint {checkpoint.name} ({exc})"
                 ) from None
             trainer.load_state_dict(state)
-        return trainer.run(stream, stop)
+        return {**trainer.run(stream, stop), "run_dir": str(run_dir)}
     finally:
         lock.release()
 
@@ -429,6 +447,7 @@ class Trainer:
             interval_s = run.checkpoint_minutes * 60.0
             next_checkpoint_time = time.monotonic() + interval_s if interval_s else math.inf
             with ProgressReporter(run.total_steps, self.step, run.quiet, label, stream) as progress:
+                progress.message(f"run directory: {self.run_dir}")
                 if self.resumes:
                     progress.message(f"resumed at step {self.step} (resume #{self.resumes})")
                 if stop.requested:  # during the start-up

@@ -18,8 +18,9 @@ import io
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,35 @@ DIAGNOSTIC_COLUMNS = [
 """Optional columns of evaluations.csv, written when diagnostics are on (--diagnostics)."""
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """Create a new temporary file beside ``path`` (same filesystem, so the rename is atomic)
+    with the permissions writing ``path`` in place would give: a new file gets 0666 less the
+    umask, as open() does (tempfile.mkstemp would make it 0600 whatever the umask, unreadable
+    to colleagues on a shared disk: issue 11 item 9); an existing file keeps its mode."""
+    try:
+        existing = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        existing = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask, as for open()
+        except FileExistsError:  # another writer's temporary file: draw another name
+            continue
+        if existing is not None:
+            os.fchmod(fd, existing)
+        return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all. An OSError names ``path`` (a full disk's ENOSPC
-    comes from write() and would name nothing)."""
+    """Write ``path`` whole or not at all, with the permissions a plain write would give it.
+    An OSError names ``path`` (a full disk's ENOSPC comes from write() and would name
+    nothing)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _create_temporary(path)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
