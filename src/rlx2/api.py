@@ -260,8 +260,8 @@ def train_config(env: str | None = None, **options: Any) -> TrainConfig:
     :raises ConfigError: one line naming the option (unknown name, wrong type, invalid value
         or combination).
     """
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
 
     return parse_args(TrainConfig, _train_args(env, options), prog="rlx2.train")
 

@@ -705,8 +705,8 @@ def test_sparsity_plot_and_files(tmp_path):
 
 
 def test_report_on_real_training_runs(tmp_path):
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train.loop import train
 
     common = "--env Pendulum-v1 --total-steps 1200 --learning-starts 256 --batch-size 32 --hidden 16 --eval-every 300 --eval-episodes 1 --quiet --seed 0"

@@ -336,8 +336,8 @@ def test_rerun_skips_completed_runs_and_retries_the_rest(local_sweep):
 
 def test_interrupted_run_is_resumed(tmp_path, monkeypatch, capfd):
     """A run killed after a checkpoint (status "running") is continued, not restarted."""
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train import loop
 
     path = tiny_sweep_file(tmp_path / "s.yaml", grid="seed: [3]", extra="")

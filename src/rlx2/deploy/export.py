@@ -386,7 +386,7 @@ def _kib(num_bytes: int) -> str:
 
 def cli_main(args: list[str]) -> None:
     """``rlx2 export RUN_DIR --out FILE [--dense] [--overwrite]``, or ``--format c --out DIR``."""
-    from rlx2.cli import parse
+    from rlx2.parsing import parse
 
     config: ExportConfig = parse(ExportConfig, args, "rlx2 export")
     if config.format == "c":

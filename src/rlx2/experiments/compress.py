@@ -210,7 +210,7 @@ def main(config: CompressConfig, argv: Sequence[str] = (), stream=None) -> int:
 
 def cli_main(args: Sequence[str]) -> None:
     """Entry point of ``rlx2 compress ARGS``: bad input exits 2 with one line, failures exit 1."""
-    from rlx2.cli import fail, parse
+    from rlx2.parsing import fail, parse
 
     config = parse(CompressConfig, args, "rlx2 compress")
     try:

@@ -197,8 +197,8 @@ def config_conflict(config: Any, run_dir: Path) -> str | None:
 
 def plan_jobs(spec: SweepSpec, out: str | Path) -> list[Job]:
     """Expand, validate and name every job. Raises ConfigError; writes nothing."""
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train.envs import check_env
     from rlx2.train.rundir import holds_run
 
@@ -514,7 +514,7 @@ def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None
 
 def cli_main(args: Sequence[str]) -> None:
     """Entry point of ``rlx2 sweep ARGS``: bad input exits 2 with one line, failures exit 1."""
-    from rlx2.cli import fail, parse
+    from rlx2.parsing import fail, parse
 
     config = parse(SweepConfig, args, "rlx2 sweep")
     try:
