@@ -190,6 +190,7 @@ def test_keywords_make_the_config_the_flags_make():
         actor_sparsity=0.9,
         critic_sparsity=np.float64(0.8),  # NumPy scalars are plain values
         total_steps=2e4,  # a float that is a whole number, as YAML writes 2e4
+        learning_starts=1000,
         seed=np.int64(3),
         reset_moments=False,
         backend="masked",
@@ -199,11 +200,12 @@ def test_keywords_make_the_config_the_flags_make():
     flags = parse_args(
         TrainConfig,
         "--env Pendulum-v1 --algo sac --method rlx2 --actor-sparsity 0.9 --critic-sparsity 0.8 "
-        "--total-steps 20000 --seed 3 --no-reset-moments --backend masked --run-dir runs/x "
+        "--total-steps 20000 --learning-starts 1000 --seed 3 --no-reset-moments --backend masked --run-dir runs/x "
         "--quiet".split(),
     )
     assert keywords == flags
-    assert train_config(**{"env": "Pendulum-v1", "total-steps": 500}).run.total_steps == 500
+    short = {"env": "Pendulum-v1", "total-steps": 500, "learning-starts": 256}
+    assert train_config(**short).run.total_steps == 500
     assert train_config().env == TrainConfig().env  # no env: the default task
 
 
@@ -260,7 +262,7 @@ def test_load_of_an_unfinished_run_reads_it_but_has_no_agent(runs, tmp_path):
     [
         ("config.json", "{not json", "unreadable config.json"),
         ("config.json", '{"config": {"no_such_key": 1}}', "unknown config keys: no_such_key"),
-        ("summary.json", "{", "summary.json: unreadable"),
+        ("summary.json", "{", "unreadable summary.json"),
         ("evaluations.csv", "step,return_mean\n200,abc\n", "evaluations.csv: unreadable"),
     ],
 )
@@ -352,7 +354,12 @@ def captured(monkeypatch):
 
     def fake_train(config):
         configs.append(config)
-        return {"final_return": 0.0, "steps_per_second": 1.0, "wall_time_s": 1.0}
+        return {
+            "final_return": 0.0,
+            "steps_per_second": 1.0,
+            "wall_time_s": 1.0,
+            "run_dir": "runs/x",
+        }
 
     monkeypatch.setattr("rlx2.train.loop.train", fake_train)
     return configs
@@ -361,6 +368,7 @@ def captured(monkeypatch):
 FILE = """\
 env: Pendulum-v1
 total-steps: 600
+learning-starts: 300
 eval_every: 200        # snake case too
 hidden: 16
 quiet: false
@@ -378,7 +386,8 @@ def test_config_file_gives_the_options_and_flags_win(tmp_path, captured, capsys)
     from_file, overridden, last_flag = captured
     assert from_file == parse_args(
         TrainConfig,
-        "--env Pendulum-v1 --total-steps 600 --eval-every 200 --hidden 16 --no-quiet --seed 3 "
+        "--env Pendulum-v1 --total-steps 600 --learning-starts 300 --eval-every 200 --hidden 16 "
+        "--no-quiet --seed 3 "
         "--dynamic-buffer on".split(),
     )
     assert overridden.run.total_steps == 400 and overridden.run.quiet and overridden.run.seed == 0
@@ -395,7 +404,7 @@ def test_config_file_and_quiet_flag_override_a_true_boolean(tmp_path, captured, 
 
 def test_toml_config_file(tmp_path, captured, capsys):
     path = tmp_path / "train.toml"
-    path.write_text('env = "Pendulum-v1"\ntotal_steps = 900\nquiet = true\n')
+    path.write_text('env = "Pendulum-v1"\ntotal_steps = 900\nlearning_starts = 300\nquiet = true\n')
     main(["train", "--config", str(path)])
     assert captured[0].run.total_steps == 900 and captured[0].run.quiet
 

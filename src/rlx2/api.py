@@ -220,8 +220,12 @@ class Run:
                 f"{self.config.env}, got {list(np.shape(obs))}"
             )
         agent = self.agent
-        if deterministic:
-            # π(s) for a batch: the network evaluation and act_deterministic run, row by row.
+        if deterministic and single:
+            # Exactly the evaluation's path (the sparse backend's fused acting kernel included).
+            actions = np.asarray(agent.act_deterministic(batch[0]))[None, :]
+        elif deterministic:
+            # π(s) for a batch in one network evaluation: equal to act_deterministic up to the
+            # order of float sums.
             actions = agent.policy_actions(torch.as_tensor(batch, device=agent.device))
             actions = actions.cpu().numpy()
         else:
