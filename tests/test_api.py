@@ -189,6 +189,7 @@ def test_keywords_make_the_config_the_flags_make():
         actor_sparsity=0.9,
         critic_sparsity=np.float64(0.8),  # NumPy scalars are plain values
         total_steps=2e4,  # a float that is a whole number, as YAML writes 2e4
+        learning_starts=1000,
         seed=np.int64(3),
         reset_moments=False,
         backend="masked",
@@ -198,11 +199,16 @@ def test_keywords_make_the_config_the_flags_make():
     flags = parse_args(
         TrainConfig,
         "--env Pendulum-v1 --algo sac --method rlx2 --actor-sparsity 0.9 --critic-sparsity 0.8 "
-        "--total-steps 20000 --seed 3 --no-reset-moments --backend masked --run-dir runs/x "
+        "--total-steps 20000 --learning-starts 1000 --seed 3 --no-reset-moments --backend masked --run-dir runs/x "
         "--quiet".split(),
     )
     assert keywords == flags
-    assert train_config(**{"env": "Pendulum-v1", "total-steps": 500}).run.total_steps == 500
+    assert (
+        train_config(
+            **{"env": "Pendulum-v1", "total-steps": 500, "learning-starts": 256}
+        ).run.total_steps
+        == 500
+    )
     assert train_config().env == TrainConfig().env  # no env: the default task
 
 
@@ -351,7 +357,12 @@ def captured(monkeypatch):
 
     def fake_train(config):
         configs.append(config)
-        return {"final_return": 0.0, "steps_per_second": 1.0, "wall_time_s": 1.0}
+        return {
+            "final_return": 0.0,
+            "steps_per_second": 1.0,
+            "wall_time_s": 1.0,
+            "run_dir": "runs/x",
+        }
 
     monkeypatch.setattr("rlx2.train.loop.train", fake_train)
     return configs
@@ -360,6 +371,7 @@ def captured(monkeypatch):
 FILE = """\
 env: Pendulum-v1
 total-steps: 600
+learning-starts: 256
 eval_every: 200        # snake case too
 hidden: 16
 quiet: false
@@ -377,7 +389,8 @@ def test_config_file_gives_the_options_and_flags_win(tmp_path, captured, capsys)
     from_file, overridden, last_flag = captured
     assert from_file == parse_args(
         TrainConfig,
-        "--env Pendulum-v1 --total-steps 600 --eval-every 200 --hidden 16 --no-quiet --seed 3 "
+        "--env Pendulum-v1 --total-steps 600 --learning-starts 256 --eval-every 200 --hidden 16 "
+        "--no-quiet --seed 3 "
         "--dynamic-buffer on".split(),
     )
     assert overridden.run.total_steps == 400 and overridden.run.quiet and overridden.run.seed == 0
@@ -394,7 +407,7 @@ def test_config_file_and_quiet_flag_override_a_true_boolean(tmp_path, captured, 
 
 def test_toml_config_file(tmp_path, captured, capsys):
     path = tmp_path / "train.toml"
-    path.write_text('env = "Pendulum-v1"\ntotal_steps = 900\nquiet = true\n')
+    path.write_text('env = "Pendulum-v1"\ntotal_steps = 900\nlearning_starts = 256\nquiet = true\n')
     main(["train", "--config", str(path)])
     assert captured[0].run.total_steps == 900 and captured[0].run.quiet
 
