@@ -16,9 +16,10 @@ from helpers import FAST, assert_one_line_error, run_cli
 
 import rlx2
 from rlx2.api import Evaluations, Run, train_config
-from rlx2.cli import main, parse_args
+from rlx2.cli import main
 from rlx2.config import TrainConfig
 from rlx2.errors import ConfigError, RunDirError
+from rlx2.parsing import parse_args
 from rlx2.train.envs import make_env
 from rlx2.train.evaluate import evaluate, evaluation_seed
 

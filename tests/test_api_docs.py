@@ -4,8 +4,9 @@ config-file example is a valid `rlx2 train --config` file."""
 import re
 from pathlib import Path
 
-from rlx2.cli import config_file_args, parse_args
+from rlx2.cli import config_file_args
 from rlx2.config import TrainConfig
+from rlx2.parsing import parse_args
 
 API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 

@@ -18,7 +18,8 @@ from rlx2.bench import (
     round_order,
     timed_run_args,
 )
-from rlx2.cli import main, parse_args
+from rlx2.cli import main
+from rlx2.parsing import parse_args
 
 SMALL = ["--hidden", "16", "--batch-size", "32", "--repeats", "2", "--updates", "2"]
 SMALL += ["--inference-calls", "10"]

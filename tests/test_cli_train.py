@@ -12,7 +12,8 @@ from helpers import FAST, assert_one_line_error, run_cli
 
 import rlx2
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
-from rlx2.cli import condense_parse_error, main
+from rlx2.cli import main
+from rlx2.parsing import condense_parse_error
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rlx2.cli import parse_args
 from rlx2.config import TrainConfig
+from rlx2.parsing import parse_args
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))

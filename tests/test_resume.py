@@ -19,7 +19,7 @@ from rlx2.cli import main
 from rlx2.config import AgentConfig, RunConfig, SparseConfig, TrainConfig, ValueConfig
 from rlx2.train import rundir
 from rlx2.train.envs import check_env
-from rlx2.train.loop import LATEST, Trainer, resume
+from rlx2.train.loop import Trainer, resume
 
 ARGS = [
     "--env",
@@ -89,12 +89,16 @@ def test_sigkill_then_resume_completes_with_every_evaluation_once(tmp_path):
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (run_dir / "checkpoints" / LATEST).exists():
+    while (
+        time.time() < deadline and not (run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT).exists()
+    ):
         time.sleep(0.05)
     time.sleep(0.3)  # kill somewhere after the first checkpoint, mid-training
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert (run_dir / "checkpoints" / LATEST).exists(), "no checkpoint was written before the kill"
+    assert (run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT).exists(), (
+        "no checkpoint was written before the kill"
+    )
     assert rundir.run_status(run_dir) == "running"  # killed without a word: still "running"
     # The killed writer's lock file is left, naming it; its flock died with it: no obstacle.
     assert locking.read_owner(run_dir / rundir.LOCK).pid == proc.pid
@@ -117,7 +121,7 @@ def test_sigkill_then_resume_completes_with_every_evaluation_once(tmp_path):
     )  # every evaluation step exactly once, in order
     assert summary["num_evaluations"] == 15 and summary["final_return"] is not None
     assert (run_dir / "checkpoints" / "final.pt").exists() and not (
-        run_dir / "checkpoints" / LATEST
+        run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT
     ).exists()
     assert not (run_dir / rundir.LOCK).exists()
 
@@ -200,7 +204,7 @@ def test_resumed_training_state_equals_the_saved_one(tmp_path):
 
 
 def test_a_failed_checkpoint_write_never_replaces_a_good_one(tmp_path, monkeypatch):
-    good = tmp_path / "checkpoints" / LATEST
+    good = tmp_path / "checkpoints" / rundir.LATEST_CHECKPOINT
     rundir.atomic_write_bytes(good, b"good checkpoint")
 
     def crash(*args, **kwargs):
@@ -210,7 +214,9 @@ def test_a_failed_checkpoint_write_never_replaces_a_good_one(tmp_path, monkeypat
     with pytest.raises(OSError):
         rundir.atomic_write_bytes(good, b"half-written")
     assert good.read_bytes() == b"good checkpoint"
-    assert [p.name for p in good.parent.iterdir()] == [LATEST]  # no temporary file left behind
+    assert [p.name for p in good.parent.iterdir()] == [
+        rundir.LATEST_CHECKPOINT
+    ]  # no temporary file left behind
 
 
 def test_non_finite_losses_stop_the_run_with_a_failure_status(tmp_path, capsys):

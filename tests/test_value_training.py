@@ -33,7 +33,7 @@ def test_rlx2_method_uses_reference_values_at_the_paper_budget():
         300_000,
         True,
     )
-    assert (s.buffer_min, s.buffer_capacity, s.check_interval, s.budget_scale) == (
+    assert (s.buffer_min, s.buffer_capacity, s.buffer_check_interval, s.budget_scale) == (
         100_000,
         1_000_000,
         10_000,
@@ -46,7 +46,7 @@ def test_rlx2_method_uses_reference_values_at_the_paper_budget():
 def test_shorter_budgets_scale_the_time_like_values():
     s = settings("rlx2", total_steps=150_000)
     assert s.budget_scale == pytest.approx(0.05)
-    assert (s.nstep_delay, s.buffer_min, s.buffer_capacity, s.check_interval) == (
+    assert (s.nstep_delay, s.buffer_min, s.buffer_capacity, s.buffer_check_interval) == (
         15_000,
         5_000,
         50_000,
@@ -175,7 +175,9 @@ def test_dynamic_buffer_checks_and_shrinks_during_training(tmp_path):
     assert 300 <= summary["buffer_size"] < 1200
     config = json.loads((run_dir / "config.json").read_text())["effective"]["value_learning"]
     assert (
-        config["dynamic_buffer"] and config["buffer_min"] == 300 and config["check_interval"] == 100
+        config["dynamic_buffer"]
+        and config["buffer_min"] == 300
+        and config["buffer_check_interval"] == 100
     )
 
 

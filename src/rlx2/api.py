@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlx2.errors import ConfigError, RunDirError
+from rlx2.errors import RunDirError
 from rlx2.train import rundir
 
 if TYPE_CHECKING:
@@ -166,12 +166,12 @@ class Run:
         :raises RunDirError: the run has no final checkpoint (it did not complete) or the
             checkpoint cannot be read.
         """
-        from rlx2.deploy.export import FINAL_CHECKPOINT, load_final_agent
+        from rlx2.deploy.export import load_final_agent
 
-        if not (self.run_dir / rundir.CHECKPOINTS / FINAL_CHECKPOINT).exists():
+        if not (self.run_dir / rundir.CHECKPOINTS / rundir.FINAL_CHECKPOINT).exists():
             raise RunDirError(
                 f"{self.run_dir}: the run is {self.status} and has no final checkpoint "
-                f"({rundir.CHECKPOINTS}/{FINAL_CHECKPOINT}); only a completed run has an agent"
+                f"({rundir.CHECKPOINTS}/{rundir.FINAL_CHECKPOINT}); only a completed run has an agent"
             )
         agent, _, _ = load_final_agent(self.run_dir)  # the one checkpoint loader (export's)
         return agent
@@ -260,15 +260,15 @@ def train_config(env: str | None = None, **options: Any) -> TrainConfig:
     :raises ConfigError: one line naming the option (unknown name, wrong type, invalid value
         or combination).
     """
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
 
     return parse_args(TrainConfig, _train_args(env, options), prog="rlx2.train")
 
 
 def _train_args(env: str | None, options: Mapping[str, Any]) -> list[str]:
     """The ``rlx2 train`` flags of ``train(env, **options)`` (the sweep files' mapping)."""
-    from rlx2.experiments.sweep import train_args
+    from rlx2.experiments.run_options import train_args
 
     raw = {key: _plain(value) for key, value in options.items()}
     if env is not None:
@@ -319,28 +319,16 @@ def load(run_dir: str | Path) -> Run:
     :raises RunDirError: no run there, or config.json, summary.json or evaluations.csv
         cannot be read.
     """
-    from rlx2.config import config_from_dict
 
     run_dir = Path(run_dir)
     status = rundir.run_status(run_dir)
     if status is None:
         raise RunDirError(f"{run_dir}: no rlx2 run there (no {rundir.CONFIG})")
-    try:
-        record = rundir.read_json(run_dir / rundir.CONFIG)
-        config = config_from_dict(record["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        if isinstance(exc, ConfigError):
-            reason = str(exc)
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
-        raise RunDirError(f"{run_dir}: unreadable {rundir.CONFIG} ({reason})") from None
-    summary: dict[str, Any] = {}
-    summary_path = run_dir / rundir.SUMMARY
-    if summary_path.exists():
-        try:
-            summary = rundir.read_json(summary_path)
-        except (OSError, ValueError) as exc:
-            raise RunDirError(f"{summary_path}: unreadable ({exc})") from None
+    from rlx2.train.records import load_train_config
+
+    run_record, config = load_train_config(run_dir)
+    record = run_record.document
+    summary: dict[str, Any] = rundir.read_summary(run_dir) or {}
     return Run(
         run_dir=run_dir,
         config=config,

@@ -288,8 +288,8 @@ def timed_training(train_args: Sequence[str], window: tuple[int, int]) -> StepCl
     import io
     import tempfile
 
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train.loop import train
 
     clocks: list[StepClock] = []
@@ -572,7 +572,7 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 def cli_main(args: list[str]) -> None:
     """``rlx2 bench``: prints the result as JSON (and writes --markdown)."""
-    from rlx2.cli import parse, parse_args
+    from rlx2.parsing import parse, parse_args
 
     config: BenchConfig = parse(BenchConfig, args, "rlx2 bench")
     config.sparsities()  # an --env outside the paper's table fails here, before any work

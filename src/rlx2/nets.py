@@ -36,6 +36,12 @@ def orthogonal_init_(module: nn.Module) -> None:
 class ActionScaling(nn.Module):
     """Maps tanh outputs in [-1, 1] onto the Box [low, high] of the task."""
 
+    # Buffers, declared for the type checker (nn.Module's __getattr__ is typed Tensor | Module).
+    scale: Tensor
+    bias: Tensor
+    low: Tensor
+    high: Tensor
+
     def __init__(self, low: Tensor, high: Tensor):
         super().__init__()
         self.register_buffer("scale", (high - low) / 2.0)

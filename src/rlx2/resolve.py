@@ -46,7 +46,7 @@ class ValueSettings:
     dynamic_buffer: bool
     buffer_capacity: int
     buffer_min: int | None
-    check_interval: int | None
+    buffer_check_interval: int | None
     budget_scale: float
 
 

@@ -32,7 +32,8 @@ from rlx2.experiments.compression import (
     search_ladder,
 )
 from rlx2.experiments.report import write_report
-from rlx2.experiments.sweep import expand, load_sweep_file, plan_jobs
+from rlx2.experiments.sweep import expand, plan_jobs
+from rlx2.experiments.sweep_file import load_sweep_file
 
 # --------------------------------------------------------------------------- brute force
 

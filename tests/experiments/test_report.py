@@ -87,7 +87,10 @@ def write_run(
     for section, values in (options or {}).items():
         config[section] = {**config.get(section, {}), **values}
     effective.update(effective_extra or {})
-    rundir.atomic_write_json(path / rundir.CONFIG, {"config": config, "effective": effective})
+    rundir.atomic_write_json(
+        path / rundir.CONFIG,
+        {"format": rundir.FORMAT_VERSION, "config": config, "effective": effective},
+    )
     rows = [
         {
             "step": eval_every * (i + 1),
@@ -105,7 +108,14 @@ def write_run(
             row[column] = value
     if rows:
         rundir.write_evaluations(path, rows)
-    summary: dict = {"status": status, "env": env, "algo": algo, "method": method, "seed": seed}
+    summary: dict = {
+        "format": rundir.FORMAT_VERSION,
+        "status": status,
+        "env": env,
+        "algo": algo,
+        "method": method,
+        "seed": seed,
+    }
     if status == "completed":
         summary.update(
             final_return=rundir.final_score(returns) if returns else None,
@@ -542,7 +552,7 @@ def test_no_runs_names_the_paths(tmp_path):
 @pytest.mark.parametrize(
     ("break_run", "message"),
     [
-        (lambda p: (p / "summary.json").write_text("{not json"), r"summary.json is unreadable"),
+        (lambda p: (p / "summary.json").write_text("{not json"), r"unreadable summary.json"),
         (
             lambda p: (p / "evaluations.csv").write_text("step,return_std\n5000,1.0\n"),
             r"evaluations.csv lacks column\(s\) return_mean, return_min",
@@ -641,14 +651,14 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
         main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--strict"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "broken: summary.json is unreadable" in err
+    assert err.count("\n") == 1 and "broken: unreadable summary.json" in err
     assert not (tmp_path / "out").exists()
     main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])  # exit 0
     captured = capsys.readouterr()
     assert (
         captured.err.startswith("rlx2 report: warning: left out ") and captured.err.count("\n") == 1
     )
-    assert "summary.json is unreadable" in captured.err and "1 unreadable" in captured.out
+    assert "unreadable summary.json" in captured.err and "1 unreadable" in captured.out
 
 
 # ------------------------------------------------------------------------------ outputs
@@ -695,8 +705,8 @@ def test_sparsity_plot_and_files(tmp_path):
 
 
 def test_report_on_real_training_runs(tmp_path):
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train.loop import train
 
     common = "--env Pendulum-v1 --total-steps 1200 --learning-starts 256 --batch-size 32 --hidden 16 --eval-every 300 --eval-episodes 1 --quiet --seed 0"

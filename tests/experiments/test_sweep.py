@@ -14,21 +14,19 @@ import pytest
 from rlx2.cli import main as rlx2_main
 from rlx2.errors import ConfigError
 from rlx2.experiments import launch
+from rlx2.experiments.run_options import option_args
 from rlx2.experiments.sweep import (
     SweepConfig,
-    apply_overrides,
     cli_main,
     expand,
-    load_sweep_file,
     main,
-    option_args,
-    parse_yaml,
     plan_jobs,
     run_sweep,
     sanitise,
-    spec_from_dict,
     sweep_lock,
 )
+from rlx2.experiments.sweep_file import apply_overrides, load_sweep_file, parse_yaml, spec_from_dict
+from rlx2.train import rundir
 from rlx2.train.rundir import SUMMARY, read_json, run_status
 
 TINY = {
@@ -338,8 +336,8 @@ def test_rerun_skips_completed_runs_and_retries_the_rest(local_sweep):
 
 def test_interrupted_run_is_resumed(tmp_path, monkeypatch, capfd):
     """A run killed after a checkpoint (status "running") is continued, not restarted."""
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train import loop
 
     path = tiny_sweep_file(tmp_path / "s.yaml", grid="seed: [3]", extra="")
@@ -349,7 +347,7 @@ def test_interrupted_run_is_resumed(tmp_path, monkeypatch, capfd):
 
     def save_then_die(self, env, name):
         save(self, env, name)
-        if name == loop.LATEST:
+        if name == rundir.LATEST_CHECKPOINT:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(loop.Trainer, "save_checkpoint", save_then_die)

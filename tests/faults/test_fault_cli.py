@@ -11,8 +11,8 @@ import pytest
 from fault_helpers import TINY, assert_one_line, cli
 
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
-from rlx2.cli import parse_args
 from rlx2.config import CostConfig, TrainConfig
+from rlx2.parsing import parse_args
 
 
 @pytest.mark.parametrize(

@@ -110,9 +110,9 @@ def test_export_with_a_corrupt_file(pristine, tmp_path, capsys, name, how, phras
 
 
 REPORT_CASES = [
-    ("config.json", "garbage", "config.json is unreadable"),
+    ("config.json", "garbage", "unreadable config.json"),
     ("config.json", "removed", "summary.json without config.json"),
-    ("summary.json", "garbage", "summary.json is unreadable"),
+    ("summary.json", "garbage", "unreadable summary.json"),
     ("evaluations.csv", "garbage", "evaluations.csv"),
     ("evaluations.csv", "removed", "evaluations.csv is missing"),
 ]

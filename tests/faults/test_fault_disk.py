@@ -26,7 +26,6 @@ from fault_helpers import (
 
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
 from rlx2.train import rundir
-from rlx2.train.loop import LATEST
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
@@ -37,17 +36,19 @@ def test_disk_full_at_the_second_checkpoint(tmp_path, monkeypatch, capsys):
     checkpoints = []
 
     def create(path):
-        if path.name == LATEST:
+        if path.name == rundir.LATEST_CHECKPOINT:
             checkpoints.append(path)
             if len(checkpoints) == 2:
-                return os.open("/dev/full", os.O_WRONLY), str(path.parent / f".{LATEST}.full.tmp")
+                return os.open("/dev/full", os.O_WRONLY), str(
+                    path.parent / f".{rundir.LATEST_CHECKPOINT}.full.tmp"
+                )
         return real_create(path)
 
     monkeypatch.setattr(rundir, "_create_temporary", create)
     run_dir = tmp_path / "run"
     args = ["train", *TINY, "--total-steps", "900", "--eval-every", "300"]
     code, err = cli([*args, "--checkpoint-every", "300", "--run-dir", str(run_dir)], capsys)
-    latest = run_dir / "checkpoints" / LATEST
+    latest = run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT
     reason = f"cannot write {latest}: No space left on device"
     assert code == 1
     assert_one_line(err.splitlines()[-1] + "\n", f"training failed: {reason}")
@@ -95,7 +96,7 @@ def test_a_real_full_disk_a_small_tmpfs(tmp_path):
     subprocess.run([*prefix, "sh", "-c", command], check=True, timeout=900)
     err = (tmp_path / "err").read_text()
     assert (tmp_path / "rc").read_text().strip() == "1", err
-    latest = mnt / "run" / "checkpoints" / LATEST
+    latest = mnt / "run" / "checkpoints" / rundir.LATEST_CHECKPOINT
     assert err.splitlines()[-1] == (
         f"rlx2: error: training failed: cannot write {latest}: No space left on device"
     ), err
@@ -103,6 +104,6 @@ def test_a_real_full_disk_a_small_tmpfs(tmp_path):
     assert summary["status"] == "failed" and "No space left on device" in summary["reason"]
     good = summary["checkpoint_step"]
     assert good is not None and good < summary["step"] < 8000
-    assert checkpoint_step(saved / "checkpoints" / LATEST) == good
+    assert checkpoint_step(saved / "checkpoints" / rundir.LATEST_CHECKPOINT) == good
     assert not list(saved.rglob("*.tmp"))
     print(f"full at step {summary['step']}, last checkpoint at step {good}")

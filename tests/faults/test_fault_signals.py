@@ -30,7 +30,6 @@ from fault_helpers import (
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
 from rlx2.config import RunConfig
 from rlx2.train import loop, rundir
-from rlx2.train.loop import FINAL, LATEST
 
 
 @pytest.fixture
@@ -78,7 +77,7 @@ def test_checkpoint_cadence_by_steps_and_by_time(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(loop.Trainer, "save_checkpoint", record)
     args = ["train", *TINY, "--total-steps", "400", "--eval-every", "400"]
     assert cli([*args, "--run-dir", str(tmp_path / "default")], capsys)[0] == 0
-    assert saved == [(FINAL, 400)]
+    assert saved == [(rundir.FINAL_CHECKPOINT, 400)]
 
     saved.clear()
     clock = iter(range(10**9))
@@ -89,16 +88,20 @@ def test_checkpoint_cadence_by_steps_and_by_time(tmp_path, monkeypatch, capsys):
     )
     by_time = ["--checkpoint-every", "0", "--checkpoint-minutes", "1"]
     assert cli([*args, *by_time, "--run-dir", str(tmp_path / "time")], capsys)[0] == 0
-    steps = [step for name, step in saved if name == LATEST]
+    steps = [step for name, step in saved if name == rundir.LATEST_CHECKPOINT]
     assert len(steps) >= 5 and all(
         59 <= b - a <= 62 for a, b in zip(steps, steps[1:], strict=False)
     )
-    assert saved[-1] == (FINAL, 400)
+    assert saved[-1] == (rundir.FINAL_CHECKPOINT, 400)
 
     saved.clear()
     by_steps = ["--checkpoint-every", "150", "--checkpoint-minutes", "1000"]
     assert cli([*args, *by_steps, "--run-dir", str(tmp_path / "steps")], capsys)[0] == 0
-    assert saved == [(LATEST, 150), (LATEST, 300), (FINAL, 400)]
+    assert saved == [
+        (rundir.LATEST_CHECKPOINT, 150),
+        (rundir.LATEST_CHECKPOINT, 300),
+        (rundir.FINAL_CHECKPOINT, 400),
+    ]
 
 
 def test_summary_shows_progress_at_each_evaluation(tmp_path, monkeypatch, capsys):
@@ -162,7 +165,11 @@ def test_a_signal_stops_the_run_cleanly_in_process(
     assert (
         summary["status"] == "interrupted" and summary["step"] == 400 and name in summary["reason"]
     )
-    assert summary["checkpoint_step"] == 400 == checkpoint_step(run_dir / "checkpoints" / LATEST)
+    assert (
+        summary["checkpoint_step"]
+        == 400
+        == checkpoint_step(run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT)
+    )
     assert summary["latest_evaluation"]["step"] == 400 and evaluation_steps(run_dir) == [200, 400]
     assert not (run_dir / rundir.LOCK).exists()
     monkeypatch.undo()
@@ -189,7 +196,7 @@ def test_with_checkpoints_off_the_stop_says_so(tmp_path, monkeypatch, capsys, si
     code, err = cli([*args, "--checkpoint-every", "0", "--checkpoint-minutes", "0"], capsys)
     assert code == 143 and "no checkpoint (checkpoints are off)" in err
     assert read_summary(run_dir)["status"] == "interrupted"
-    assert not (run_dir / "checkpoints" / LATEST).exists()
+    assert not (run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT).exists()
 
 
 def test_a_second_signal_stops_at_once(tmp_path, monkeypatch, capsys):
@@ -237,7 +244,11 @@ def test_sigterm_to_a_training_process_then_resume(tmp_path):
     summary = read_summary(run_dir)
     step = summary["step"]
     assert summary["status"] == "interrupted" and 300 <= step < 1000
-    assert checkpoint_step(run_dir / "checkpoints" / LATEST) == step == summary["checkpoint_step"]
+    assert (
+        checkpoint_step(run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT)
+        == step
+        == summary["checkpoint_step"]
+    )
     assert evaluation_steps(run_dir) == list(range(100, step + 1, 100))
     done = rlx2_process("train", "--resume", str(run_dir), "--quiet")
     _, err = done.communicate(timeout=600)
@@ -287,7 +298,7 @@ def test_sigterm_and_sigkill_at_random_points_then_resume(tmp_path):
             assert err.splitlines()[-1].startswith("rlx2: error: interrupted by SIGTERM"), err
             assert summary["status"] == "interrupted"
             assert (
-                checkpoint_step(run_dir / "checkpoints" / LATEST)
+                checkpoint_step(run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT)
                 == summary["step"]
                 == summary["checkpoint_step"]
             )
@@ -303,8 +314,8 @@ def test_sigterm_and_sigkill_at_random_points_then_resume(tmp_path):
     summary = read_summary(run_dir)
     assert evaluation_steps(run_dir) == list(range(every, total + 1, every)), log
     assert summary["num_evaluations"] == total // every and summary["total_steps"] == total
-    assert (run_dir / "checkpoints" / FINAL).exists() and not (
-        run_dir / "checkpoints" / LATEST
+    assert (run_dir / "checkpoints" / rundir.FINAL_CHECKPOINT).exists() and not (
+        run_dir / "checkpoints" / rundir.LATEST_CHECKPOINT
     ).exists()
     assert not (run_dir / rundir.LOCK).exists() and not list(run_dir.rglob("*.tmp"))
     print("signal, exit status, status, step after each:", log)

@@ -10,8 +10,8 @@ import pytest
 from fault_helpers import TINY, assert_one_line, cli, read_summary
 
 import toy_envs  # noqa: F401  (registers rlx2test/* tasks)
-from rlx2.cli import parse_args
 from rlx2.config import TrainConfig
+from rlx2.parsing import parse_args
 
 MAX_SEED = 2**32 - 1  # np.random.seed's bound
 SPARSE = ["--actor-sparsity", "0.5", "--critic-sparsity", "0.5"]

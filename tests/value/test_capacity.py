@@ -55,7 +55,9 @@ def filled(size, capacity=None):
 
 
 def small(**overrides):
-    fields = dict(threshold=0.2, check_interval=10, num_oldest=8, min_capacity=40, max_capacity=200)
+    fields = dict(
+        threshold=0.2, buffer_check_interval=10, num_oldest=8, buffer_min=40, buffer_max=200
+    )
     return DynamicCapacityConfig(**(fields | overrides))
 
 
@@ -102,7 +104,7 @@ def test_fraction_drops_oldest_tenth():
 
 
 def test_fraction_never_below_min():
-    buffer, controller = filled(100), DynamicCapacity(small(min_capacity=85))
+    buffer, controller = filled(100), DynamicCapacity(small(buffer_min=85))
     assert controller.maybe_shrink(10, buffer, constant(0.5)).size_after == 90
     assert controller.maybe_shrink(20, buffer, constant(0.5)).size_after == 85
     check = controller.maybe_shrink(30, buffer, constant(0.5))
@@ -125,7 +127,7 @@ def test_until_below_pops_oldest_chunks():
 
 def test_until_below_stops_at_min():
     buffer = filled(100)
-    controller = DynamicCapacity(small(shrink="until_below", min_capacity=45))
+    controller = DynamicCapacity(small(shrink="until_below", buffer_min=45))
     assert controller.maybe_shrink(0, buffer, constant(1.0)).size_after == 45
     assert buffer.oldest(1)[0].item() == 55.0
     check = controller.maybe_shrink(10, buffer, constant(1.0))
@@ -151,8 +153,12 @@ def test_state_dict_round_trip():
 
 def test_defaults_are_reference_td3():
     config = DynamicCapacityConfig()
-    assert (config.threshold, config.check_interval, config.num_oldest) == (0.2, 10_000, 2048)
-    assert (config.min_capacity, config.max_capacity) == (100_000, 1_000_000)
+    assert (config.threshold, config.buffer_check_interval, config.num_oldest) == (
+        0.2,
+        10_000,
+        2048,
+    )
+    assert (config.buffer_min, config.buffer_max) == (100_000, 1_000_000)
     assert (config.shrink, config.shrink_fraction, config.distance_form) == (
         "fraction",
         0.1,
@@ -164,12 +170,12 @@ def test_defaults_are_reference_td3():
     ("overrides", "match"),
     [
         ({"threshold": 0.0}, "threshold"),
-        ({"check_interval": 0}, "check_interval"),
+        ({"buffer_check_interval": 0}, "buffer_check_interval"),
         ({"num_oldest": 0}, "num_oldest"),
         ({"num_oldest": 201}, "num_oldest"),
-        ({"min_capacity": 201}, "min_capacity"),
-        ({"min_capacity": -1}, "min_capacity"),
-        ({"max_capacity": 0}, "max_capacity"),
+        ({"buffer_min": 201}, "buffer_min"),
+        ({"buffer_min": -1}, "buffer_min"),
+        ({"buffer_max": 0}, "buffer_max"),
         ({"shrink_fraction": 0.0}, "shrink_fraction"),
         ({"shrink_fraction": 1.0}, "shrink_fraction"),
         ({"shrink": "halve"}, "shrink must"),

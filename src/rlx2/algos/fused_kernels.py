@@ -16,14 +16,15 @@ by ``rlx2.algos.fused``, so importing ``rlx2.algos`` needs no numba.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+_JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 # Helpers are inlined: a cached kernel that calls a separately compiled function can link it
 # differently from an in-process compilation (docs/sparse-execution.md: the cached backward).
-_INLINE = {**_JIT, "inline": "always"}
+_INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
 
 _LOG2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)

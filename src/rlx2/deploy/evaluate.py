@@ -100,7 +100,7 @@ def evaluate_policy_file(
 
 def cli_main(args: list[str]) -> None:
     """``rlx2 evaluate --policy FILE [--env ENV] [--episodes N] [--seed S] [--json]``."""
-    from rlx2.cli import parse
+    from rlx2.parsing import parse
 
     config: EvaluateConfig = parse(EvaluateConfig, args, "rlx2 evaluate")
     result = evaluate_policy_file(

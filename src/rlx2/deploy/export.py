@@ -25,7 +25,6 @@ from safetensors.numpy import save
 from torch import nn
 
 import rlx2
-from rlx2.config import config_from_dict
 from rlx2.deploy.c_export import (
     DEFAULT_PREFIX,
     CPolicy,
@@ -45,8 +44,7 @@ from rlx2.train import rundir
 from rlx2.train.builders import build_agent
 from rlx2.train.checkpoint import UnsafeCheckpoint, load_checkpoint
 from rlx2.train.envs import EnvSpec, check_env
-
-FINAL_CHECKPOINT = "final.pt"
+from rlx2.train.records import load_train_config
 
 Layer = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(weight [out, in] float32 with zeros at inactive positions, mask [out, in] bool, bias [out] float32)."""
@@ -245,23 +243,23 @@ def load_final_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any], dict[str
     status = rundir.run_status(run_dir)
     if status is None:
         raise RunDirError(f"{run_dir}: no rlx2 run there (no config.json)")
-    checkpoint_path = run_dir / rundir.CHECKPOINTS / FINAL_CHECKPOINT
+    checkpoint_path = run_dir / rundir.CHECKPOINTS / rundir.FINAL_CHECKPOINT
     if not checkpoint_path.exists():
         raise RunDirError(
-            f"{run_dir}: no final checkpoint ({rundir.CHECKPOINTS}/{FINAL_CHECKPOINT}); "
+            f"{run_dir}: no final checkpoint ({rundir.CHECKPOINTS}/{rundir.FINAL_CHECKPOINT}); "
             f"the run is {status}, only a completed run can be exported"
         )
+    record, config = load_train_config(run_dir)
+    saved = record.document
     try:
-        saved = rundir.read_json(run_dir / rundir.CONFIG)
-        config = config_from_dict(saved["config"])
         spec = _env_spec(saved, config.env)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunDirError(f"{run_dir}: unreadable config.json ({exc})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{run_dir / rundir.CONFIG}: unreadable env_spec ({exc})") from None
     try:
         run = dataclasses.replace(config.run, device="cpu")
         # Rebuild the networks the run trained: on the CPU, "auto" may resolve to another
         # backend than the run's (a masked run trained on a GPU), whose state would not load.
-        backend = (saved.get("effective") or {}).get("backend")
+        backend = record.effective.get("backend")
         if backend and hasattr(run, "backend"):
             run = dataclasses.replace(run, backend=backend)
         agent, _ = build_agent(dataclasses.replace(config, run=run), spec)
@@ -275,7 +273,7 @@ def load_final_agent(run_dir: str | Path) -> tuple[Any, dict[str, Any], dict[str
     except Exception as exc:  # corrupt file, or one that does not match config.json
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RunDirError(
-            f"{run_dir}: unreadable checkpoint {rundir.CHECKPOINTS}/{FINAL_CHECKPOINT} ({reason})"
+            f"{run_dir}: unreadable checkpoint {rundir.CHECKPOINTS}/{rundir.FINAL_CHECKPOINT} ({reason})"
         ) from None
     return agent, saved, checkpoint
 
@@ -388,7 +386,7 @@ def _kib(num_bytes: int) -> str:
 
 def cli_main(args: list[str]) -> None:
     """``rlx2 export RUN_DIR --out FILE [--dense] [--overwrite]``, or ``--format c --out DIR``."""
-    from rlx2.cli import parse
+    from rlx2.parsing import parse
 
     config: ExportConfig = parse(ExportConfig, args, "rlx2 export")
     if config.format == "c":

@@ -25,7 +25,8 @@ from rlx2 import paper
 from rlx2.config import Algo
 from rlx2.errors import ConfigError
 from rlx2.experiments.compression import CompressionOptions
-from rlx2.experiments.sweep import LaunchOptions, SweepSpec, apply_overrides, execute, plan_jobs
+from rlx2.experiments.sweep import LaunchOptions, execute, plan_jobs
+from rlx2.experiments.sweep_file import SweepSpec, apply_overrides
 
 # Options the ladder itself sets on each job; --set may not touch them.
 LADDER_OPTIONS = ("env", "algo", "method", "actor-sparsity", "critic-sparsity", "seed", "preset")
@@ -209,7 +210,7 @@ def main(config: CompressConfig, argv: Sequence[str] = (), stream=None) -> int:
 
 def cli_main(args: Sequence[str]) -> None:
     """Entry point of ``rlx2 compress ARGS``: bad input exits 2 with one line, failures exit 1."""
-    from rlx2.cli import fail, parse
+    from rlx2.parsing import fail, parse
 
     config = parse(CompressConfig, args, "rlx2 compress")
     try:

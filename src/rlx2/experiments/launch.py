@@ -140,8 +140,8 @@ def run_job(job: Job) -> JobResult:
             if action == "resume":
                 summary = loop.resume(job.run_dir, quiet=True)
             else:
-                from rlx2.cli import parse_args
                 from rlx2.config import TrainConfig
+                from rlx2.parsing import parse_args
 
                 summary = loop.train(parse_args(TrainConfig, job.args))
         except Exception as exc:

@@ -19,23 +19,19 @@ skips completed runs and resumes interrupted or failed ones (``launch.run_job``)
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import functools
 import itertools
 import json
 import os
 import re
 import sys
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tyro
-import yaml
 
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError, os_error_text
@@ -49,13 +45,16 @@ from rlx2.experiments.launch import (
     run_local,
     run_ray,
 )
+from rlx2.experiments.run_options import (
+    cli_value,
+    config_value,
+    is_bool_option,
+    option_args,
+    option_fields,
+)
+from rlx2.experiments.sweep_file import SweepSpec, apply_overrides, load_sweep_file
 from rlx2.locking import DirectoryLock
 
-SWEEP_KEYS = ("out", "name", "fixed", "grid", "exclude", "include")
-OWNED_OPTIONS = {
-    "run-dir": "the sweep names run directories itself (OUT/<job name>)",
-    "overwrite": "re-running a sweep skips completed runs and resumes the others, never replaces them",
-}
 # An existing run that differs from its job only in how it is executed is still that job's run.
 EXECUTION_OPTIONS = EXECUTION_FIELDS
 CORE_NAME_KEYS = ("algo", "env", "method", "seed")
@@ -65,264 +64,6 @@ SWEEP_LOCK = ".sweep.lock"
 LOGS = "logs"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-# ----- option names ---------------------------------------------------------------------------
-@functools.cache
-def option_fields() -> dict[str, tuple[tuple[str, ...], Any]]:
-    """Every ``rlx2 train`` option: kebab flag -> (path of attributes in TrainConfig, type)."""
-    from rlx2.config import TrainConfig
-
-    fields: dict[str, tuple[tuple[str, ...], Any]] = {}
-
-    def walk(cls: type, path: tuple[str, ...]) -> None:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            kind = hints[f.name]
-            if dataclasses.is_dataclass(kind):
-                walk(kind, (*path, f.name))  # tyro flattens sub-configs (OmitArgPrefixes)
-            else:
-                fields[f.name.replace("_", "-")] = ((*path, f.name), kind)
-
-    walk(TrainConfig, ())
-    return fields
-
-
-def config_value(config: Any, key: str) -> Any:
-    value = config
-    for attr in option_fields()[key][0]:
-        value = getattr(value, attr)
-    return value
-
-
-def _is_bool_option(key: str) -> bool:
-    return option_fields()[key][1] is bool
-
-
-def normalise_options(
-    raw: Any, where: str, owned: Mapping[str, str] = OWNED_OPTIONS, context: str = "a sweep"
-) -> dict[str, Any]:
-    """Check a mapping of options: kebab-case keys that ``rlx2 train`` knows and the caller
-    allows (``owned``: option -> why ``context`` sets it itself)."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a mapping of rlx2 train options, got {raw!r}")
-    known = option_fields()
-    options: dict[str, Any] = {}
-    for raw_key, value in raw.items():
-        key = str(raw_key).strip().removeprefix("--").replace("_", "-")
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            if close and "_" in str(raw_key):  # answer in the caller's spelling
-                close = [close[0].replace("-", "_")]
-            hint = f"; did you mean {close[0]!r}?" if close else " (see rlx2 train --help)"
-            raise ConfigError(f"{where}: unknown option {raw_key!r}{hint}")
-        if key in owned:
-            raise ConfigError(f"{where}: {key!r} cannot be set in {context}: {owned[key]}")
-        if key in options:
-            raise ConfigError(f"{where}: option {key!r} given twice")
-        options[key] = value
-    return options
-
-
-def _check_scalar(key: str, value: Any, where: str) -> None:
-    if _is_bool_option(key):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
-    elif value is not None and not isinstance(value, str | int | float):
-        raise ConfigError(f"{where}: {key} must be a single value, got {value!r}")
-
-
-def train_args(
-    raw: Any, where: str, owned: Mapping[str, str] = OWNED_OPTIONS, context: str = "a sweep"
-) -> list[str]:
-    """One run's options (a sweep job, a ``rlx2 train --config`` file, ``rlx2.train``'s
-    keywords) -> ``rlx2 train`` arguments: the one mapping from option names to a config."""
-    options = normalise_options(raw, where, owned, context)
-    for key, value in options.items():
-        _check_scalar(key, value, where)
-    return option_args(options)
-
-
-def cli_value(value: Any) -> str:
-    """One option value as ``rlx2 train`` reads it (None -> "None"; 3000000.0 -> "3000000")."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return str(value)
-
-
-def option_args(options: Mapping[str, Any]) -> list[str]:
-    """Options -> ``rlx2 train`` arguments: booleans become --flag / --no-flag."""
-    args: list[str] = []
-    for key, value in options.items():
-        if _is_bool_option(key):
-            args.append(f"--{key}" if value else f"--no-{key}")
-        else:
-            args += [f"--{key}", cli_value(value)]
-    return args
-
-
-# ----- the sweep file -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SweepSpec:
-    """A parsed, checked sweep file: what to run, before it is expanded into jobs."""
-
-    source: str = "command line"
-    """Where it came from (named in error messages)."""
-    out: str | None = None
-    name: str | None = None
-    fixed: dict[str, Any] = field(default_factory=dict)
-    grid: dict[str, list[Any]] = field(default_factory=dict)
-    exclude: list[dict[str, Any]] = field(default_factory=list)
-    include: list[dict[str, Any]] = field(default_factory=list)
-
-
-def spec_from_dict(data: Any, source: str = "command line") -> SweepSpec:
-    """Check the structure of a sweep file (keys and value shapes; values are checked per job)."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            f"{source}: a sweep file must be a mapping with keys {', '.join(SWEEP_KEYS)}"
-        )
-    for key in data:
-        if key not in SWEEP_KEYS:
-            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{source}: unknown key {key!r} (valid: {', '.join(SWEEP_KEYS)}){hint}"
-            )
-    for key in ("out", "name"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise ConfigError(f"{source}: {key} must be a string, got {data[key]!r}")
-    fixed = normalise_options(data.get("fixed") or {}, f"{source}: fixed")
-    for key, value in fixed.items():
-        _check_scalar(key, value, f"{source}: fixed")
-    grid: dict[str, list[Any]] = {}
-    for key, values in normalise_options(data.get("grid") or {}, f"{source}: grid").items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{source}: grid: {key} must be a non-empty list, got {values!r}")
-        for value in values:
-            _check_scalar(key, value, f"{source}: grid")
-        if key in fixed:
-            raise ConfigError(f"{source}: {key!r} is both in fixed and in grid")
-        grid[key] = list(values)
-    lists = {}
-    for section in ("exclude", "include"):
-        entries = data.get(section) or []
-        if not isinstance(entries, list):
-            raise ConfigError(f"{source}: {section} must be a list of option mappings")
-        lists[section] = []
-        for i, entry in enumerate(entries):
-            where = f"{source}: {section}[{i}]"
-            options = normalise_options(entry, where)
-            if not options:
-                raise ConfigError(f"{where} is empty")
-            for key, value in options.items():
-                _check_scalar(key, value, where)
-            lists[section].append(options)
-    return SweepSpec(source, data.get("out"), data.get("name"), fixed, grid, **lists)
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML with 1.2 booleans (only true/false: ``dynamic-buffer: on`` stays the string "on")
-    and duplicate keys rejected (PyYAML silently keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, typing.Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != _BOOL_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_YamlLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}: invalid YAML{at}: {problem}") from None
-
-
-def read_options_file(path: str | Path, what: str = "sweep file") -> Any:
-    """The data of a sweep file or a ``rlx2 train --config`` file: TOML for ``.toml``, YAML
-    otherwise. Raises ConfigError (one line) for an unreadable or malformed file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else None
-        raise ConfigError(f"{what} {path}: {reason or exc}") from None
-    if path.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            try:
-                import tomli as tomllib
-            except ImportError:
-                raise ConfigError(
-                    f"{path}: TOML sweep files need Python >= 3.11 (or tomli)"
-                ) from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    else:
-        data = parse_yaml(text, str(path))
-    return data
-
-
-def load_sweep_file(path: str | Path) -> SweepSpec:
-    """Read a sweep file: TOML for ``.toml``, YAML otherwise."""
-    return spec_from_dict(read_options_file(path), str(Path(path)))
-
-
-def _parse_assignment(text: str, flag: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"{flag} {text!r}: expected KEY=VALUE")
-    return key.strip(), value.strip()
-
-
-def apply_overrides(
-    spec: SweepSpec, sets: Sequence[str] = (), grids: Sequence[str] = ()
-) -> SweepSpec:
-    """``--set KEY=VALUE`` pins an option for every job (removing its grid axis);
-    ``--grid KEY=V1,V2`` adds or replaces a grid axis (removing the fixed value)."""
-    fixed, grid = dict(spec.fixed), dict(spec.grid)
-    for text in sets:
-        key, value = _parse_assignment(text, "--set")
-        options = normalise_options({key: parse_yaml(value, "--set")}, "--set")
-        for key, value in options.items():
-            _check_scalar(key, value, "--set")
-            grid.pop(key, None)
-            fixed[key] = value
-    for text in grids:
-        key, value = _parse_assignment(text, "--grid")
-        values = [parse_yaml(v.strip(), "--grid") for v in value.split(",") if v.strip()]
-        (key,) = normalise_options({key: values}, "--grid")
-        if not values:
-            raise ConfigError(f"--grid {text!r}: give at least one value")
-        for v in values:
-            _check_scalar(key, v, "--grid")
-        fixed.pop(key, None)
-        grid[key] = values
-    return dataclasses.replace(spec, fixed=fixed, grid=grid)
 
 
 # ----- expansion and naming (pure) ------------------------------------------------------------
@@ -399,7 +140,7 @@ def default_name(config: Any, options: Mapping[str, Any], varying: Sequence[str]
             # sweep keeps the names (and the completed runs) of its grid jobs.
             continue
         value = options[key]
-        if _is_bool_option(key):
+        if is_bool_option(key):
             parts.append(key if value else f"no-{key}")
         else:
             parts.append(f"{key}-{_name_value(value)}")
@@ -456,8 +197,8 @@ def config_conflict(config: Any, run_dir: Path) -> str | None:
 
 def plan_jobs(spec: SweepSpec, out: str | Path) -> list[Job]:
     """Expand, validate and name every job. Raises ConfigError; writes nothing."""
-    from rlx2.cli import parse_args
     from rlx2.config import TrainConfig
+    from rlx2.parsing import parse_args
     from rlx2.train.envs import check_env
     from rlx2.train.rundir import holds_run
 
@@ -773,7 +514,7 @@ def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None
 
 def cli_main(args: Sequence[str]) -> None:
     """Entry point of ``rlx2 sweep ARGS``: bad input exits 2 with one line, failures exit 1."""
-    from rlx2.cli import fail, parse
+    from rlx2.parsing import fail, parse
 
     config = parse(SweepConfig, args, "rlx2 sweep")
     try:

@@ -17,7 +17,7 @@ from rlx2.errors import ConfigError
 from rlx2.sparse.allocation import active_counts
 
 
-def linear_weights(module: nn.Module) -> list[nn.Parameter]:
+def linear_weights(module: nn.Module) -> list[Tensor]:
     """Weights of every ``nn.Linear`` in ``module.modules()`` order (biases excluded)."""
     return [m.weight for m in module.modules() if isinstance(m, nn.Linear)]
 
@@ -58,7 +58,7 @@ class MaskSet:
                 raise ConfigError(
                     f"masks[{i}] has shape {tuple(m.shape)}, weight has {tuple(p.shape)}"
                 )
-        self._params = list(params)
+        self._params: list[Tensor] = list(params)
         self._masks = [
             m.detach().to(device=p.device, dtype=torch.bool).clone()
             for p, m in zip(params, masks, strict=True)
@@ -127,7 +127,7 @@ class MaskSet:
     def apply(self) -> None:
         """w ← w ⊙ mask for every weight, in place (after every optimiser step, spec §2)."""
         # One foreach call: a single kernel launch group on CUDA instead of one per layer.
-        torch._foreach_mul_(self._params, self._float_for(self._params))
+        torch._foreach_mul_(self._params, self._float_for(self._params))  # type: ignore[arg-type]  # the stub lacks the tensor-list overload
 
     @torch.no_grad()
     def apply_to(self, weights: Sequence[Tensor]) -> None:

@@ -179,14 +179,14 @@ def build_value_learning(
     controller = None
     if settings.dynamic_buffer:
         value = config.value
-        assert settings.buffer_min is not None and settings.check_interval is not None
+        assert settings.buffer_min is not None and settings.buffer_check_interval is not None
         controller = DynamicCapacity(
             DynamicCapacityConfig(
                 threshold=value.distance_threshold,
-                check_interval=settings.check_interval,
+                buffer_check_interval=settings.buffer_check_interval,
                 num_oldest=value.distance_samples,
-                min_capacity=settings.buffer_min,
-                max_capacity=settings.buffer_capacity,
+                buffer_min=settings.buffer_min,
+                buffer_max=settings.buffer_capacity,
                 shrink=value.buffer_shrink,
                 shrink_fraction=value.shrink_fraction,
                 distance_form=value.distance_form,

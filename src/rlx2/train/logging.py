@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -41,7 +42,7 @@ class ProgressReporter:
             self.started,
         )  # ETA from the recent rate: warm-up steps are much faster
         self._bar: Progress | None = None
-        self._task = None
+        self._task: Any = None  # rich's TaskID once the bar is shown
 
     def __enter__(self) -> ProgressReporter:
         if self.live:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import rlx2
-from rlx2.config import RUN_DIR_TEMPLATE, TrainConfig, config_from_dict
+from rlx2.config import RUN_DIR_TEMPLATE, TrainConfig
 from rlx2.errors import Interrupted, RunDirError, TrainingFailed, os_error_text
 from rlx2.resolve import ignored_options
 from rlx2.train import rundir
@@ -40,6 +40,7 @@ from rlx2.train.diagnostics import (
 from rlx2.train.envs import EnvSpec, check_env, describe_env, make_env
 from rlx2.train.evaluate import Episode, evaluate, evaluation_seed
 from rlx2.train.logging import ProgressReporter, ScalarLogger
+from rlx2.train.records import load_train_config
 from rlx2.train.signals import StopSignals
 from rlx2.train.sparsity_report import sparsity_scalars, sparsity_summary
 
@@ -120,6 +121,7 @@ def resolved_config(
     """Everything needed to understand (and repeat) the run: options, task facts, versions.
     ``command``: what started the run (default: this process's command line)."""
     return {
+        "format": rundir.FORMAT_VERSION,
         "config": dataclasses.asdict(config),
         "run_dir": str(run_dir),
         "env_spec": {
@@ -217,16 +219,15 @@ def _resume_locked(run_dir: Path, stream, quiet: bool | None, stop: StopSignals)
         if rundir.run_status(run_dir) == "completed":
             raise RunDirError(f"--resume {run_dir}: the run already completed")
         try:
-            saved = rundir.read_json(run_dir / rundir.CONFIG)
-            config = config_from_dict(saved["config"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RunDirError(f"--resume {run_dir}: unreadable config.json ({exc})") from None
+            _, config = load_train_config(run_dir)
+        except RunDirError as exc:
+            raise RunDirError(f"--resume {exc}") from None
         run = dataclasses.replace(
             config.run, run_dir=str(run_dir), quiet=config.run.quiet if quiet is None else quiet
         )
         config = dataclasses.replace(config, run=run)
         trainer = Trainer(config, check_env(config.env), run_dir)
-        checkpoint = run_dir / rundir.CHECKPOINTS / LATEST
+        checkpoint = run_dir / rundir.CHECKPOINTS / rundir.LATEST_CHECKPOINT
         if checkpoint.exists():
             try:
                 state = load_checkpoint(checkpoint, map_location=trainer.agent.device)
@@ -240,10 +241,6 @@ def _resume_locked(run_dir: Path, stream, quiet: bool | None, stop: StopSignals)
         return {**trainer.run(stream, stop), "run_dir": str(run_dir)}
     finally:
         lock.release()
-
-
-LATEST = "latest.pt"
-FINAL = "final.pt"
 
 
 class Trainer:
@@ -335,7 +332,7 @@ class Trainer:
         torch.save(state, data)
         # Write then rename: a crash mid-write never replaces the previous good checkpoint.
         rundir.atomic_write_bytes(self.run_dir / rundir.CHECKPOINTS / name, data.getvalue())
-        if name == LATEST:
+        if name == rundir.LATEST_CHECKPOINT:
             self.checkpoint_step = self.step
 
     # ----- the loop -----------------------------------------------------------------------
@@ -344,6 +341,7 @@ class Trainer:
         config = self.config
         latest = self.evaluations[-1] if self.evaluations else None
         return {
+            "format": rundir.FORMAT_VERSION,
             "status": status,
             **extra,
             "env": config.env,
@@ -383,7 +381,9 @@ class Trainer:
                 summary = self._loop(stream, stop)
                 rundir.atomic_write_json(self.run_dir / rundir.SUMMARY, summary)
                 # Only now: killed before this line, the run still resumes from latest.pt.
-                (self.run_dir / rundir.CHECKPOINTS / LATEST).unlink(missing_ok=True)
+                (self.run_dir / rundir.CHECKPOINTS / rundir.LATEST_CHECKPOINT).unlink(
+                    missing_ok=True
+                )
         except Interrupted as exc:
             self._record_end(self.status("interrupted", reason=str(exc)))
             raise
@@ -494,14 +494,16 @@ class Trainer:
                         (run.checkpoint_every and step % run.checkpoint_every == 0)
                         or time.monotonic() >= next_checkpoint_time
                     ):
-                        self.save_checkpoint(env, LATEST)
+                        self.save_checkpoint(env, rundir.LATEST_CHECKPOINT)
                         next_checkpoint_time = time.monotonic() + interval_s
                     progress.step(step)
                     if stop.requested and step < run.total_steps:
                         self._stop(env, stop, progress)
 
             wall_time = self.wall_time_before + (time.perf_counter() - self._started)
-            self.save_checkpoint(env, FINAL, with_replay=False)  # run() then removes latest.pt
+            self.save_checkpoint(
+                env, rundir.FINAL_CHECKPOINT, with_replay=False
+            )  # run() then removes latest.pt
         finally:
             if logger is not None:
                 logger.close()
@@ -514,7 +516,7 @@ class Trainer:
         total = self.config.run.total_steps
         progress.message(f"{stop.name} received at step {self.step}: stopping")
         if self.checkpoints_on and self.checkpoint_step != self.step and self.step > 0:
-            self.save_checkpoint(env, LATEST)
+            self.save_checkpoint(env, rundir.LATEST_CHECKPOINT)
         if self.checkpoint_step is not None:
             saved = f"checkpoint at step {self.checkpoint_step}"
         elif not self.checkpoints_on:
@@ -648,6 +650,7 @@ class Trainer:
         final_nstep = self.nstep_schedule.n_at(max(agent.updates - 1, 0))
         checks = self.buffer_checks
         return {
+            "format": rundir.FORMAT_VERSION,
             "status": "completed",
             "env": config.env,
             "algo": config.algo,

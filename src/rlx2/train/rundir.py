@@ -4,6 +4,10 @@ Every file is written atomically (write a temporary file in the same directory, 
 so a run killed at any moment leaves complete files, and a run never silently replaces
 another run's results. One process at a time writes a run directory: it holds the
 directory's lock (``LOCK``, see ``rlx2.locking``) from before its first write to its last.
+
+This module is the one definition of the format: file names, columns, the format version,
+and the typed readers (:func:`read_run_record`, :func:`read_summary`) that every reader uses
+(resume, export, report, the Python API), so a change to the layout is made here once.
 """
 
 from __future__ import annotations
@@ -17,11 +21,17 @@ import os
 import secrets
 import shutil
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlx2.errors import ConfigError, RunDirError, os_error_text
 from rlx2.locking import DirectoryLock
+
+FORMAT_VERSION = 2
+"""Version of the run-directory format, written as ``"format"`` in config.json and
+summary.json. Files without the field are format 1 (written before it existed) and are read
+the same way; a format newer than this one is refused with a clear message."""
 
 CONFIG = "config.json"
 SUMMARY = "summary.json"
@@ -29,6 +39,10 @@ EVALUATIONS = "evaluations.csv"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tb"
 LOCK = ".lock"
+LATEST_CHECKPOINT = "latest.pt"
+"""checkpoints/latest.pt: the periodic checkpoint that --resume continues from."""
+FINAL_CHECKPOINT = "final.pt"
+"""checkpoints/final.pt: the trained agent of a completed run (what export and load read)."""
 """Held by the one process writing the run; removed when it ends (left by a killed one: stale)."""
 STATUSES = ("running", "completed", "failed", "interrupted")
 """summary.json's status: interrupted = stopped on a signal (resumable), failed = an error."""
@@ -160,8 +174,85 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def _check_format(document: dict[str, Any], run_dir: Path, name: str) -> int:
+    version = document.get("format", 1)
+    if not isinstance(version, int) or version < 1:
+        raise RunDirError(f"{run_dir}: unreadable {name} (format {version!r} is not a version)")
+    if version > FORMAT_VERSION:
+        raise RunDirError(
+            f"{run_dir}: {name} was written by a newer rlx2 (run-directory format {version}; "
+            f"this rlx2 reads up to {FORMAT_VERSION}): upgrade rlx2 to read it"
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """config.json, read and checked: what a run was asked and what that resolved to."""
+
+    run_dir: Path
+    format: int
+    options: dict[str, Any]
+    """``"config"``: every option of the run (``dataclasses.asdict(TrainConfig)``)."""
+    effective: dict[str, Any]
+    """``"effective"``: the decisions resolved once (``ResolvedRun.record()``); {} if absent."""
+    document: dict[str, Any]
+    """The whole file: also env_spec, versions, source, machine, command, created."""
+
+
+def record_error(record: RunRecord, exc: Exception) -> RunDirError:
+    """The one message for options in config.json that no longer make a valid config."""
+    reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+    return RunDirError(f"{record.run_dir}: unreadable {CONFIG} ({reason})")
+
+
+def read_run_record(run_dir: Path) -> RunRecord:
+    """config.json of ``run_dir`` as a RunRecord. RunDirError names the file and the reason
+    (missing, unreadable, not JSON, no options, a format newer than this rlx2's)."""
+    run_dir = Path(run_dir)
+    try:
+        document = read_json(run_dir / CONFIG)
+    except FileNotFoundError:
+        raise RunDirError(f"{run_dir}: unreadable {CONFIG} (missing)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunDirError(f"{run_dir}: unreadable {CONFIG} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise RunDirError(
+            f'{run_dir}: unreadable {CONFIG} (no "config" object: not written by rlx2 train?)'
+        )
+    version = _check_format(document, run_dir, CONFIG)
+    effective = document.get("effective")
+    return RunRecord(
+        Path(run_dir),
+        version,
+        document["config"],
+        effective if isinstance(effective, dict) else {},
+        document,
+    )
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """summary.json of ``run_dir`` (None when there is none yet), its status checked."""
+    run_dir = Path(run_dir)
+    try:
+        summary = read_json(run_dir / SUMMARY)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunDirError(
+            f"{run_dir}: unreadable {SUMMARY} ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(summary, dict):
+        raise RunDirError(f"{run_dir}: unreadable {SUMMARY} (not a JSON object)")
+    _check_format(summary, run_dir, SUMMARY)
+    if summary.get("status", "running") not in STATUSES:
+        raise RunDirError(f"{run_dir}: {SUMMARY} has unknown status {summary.get('status')!r}")
+    return summary
+
+
 def holds_run(path: Path) -> bool:
-    return (path / CONFIG).exists() or (path / SUMMARY).exists()
+    """Whether ``path`` is (or was started as) a run directory: it has config or summary."""
+    return (path / CONFIG).is_file() or (path / SUMMARY).is_file()
 
 
 def run_status(path: Path) -> str | None:

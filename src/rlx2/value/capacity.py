@@ -1,7 +1,7 @@
 """Dynamic-capacity replay (spec §6): drop the oldest data while it is off-policy.
 
 ``policy_distance`` is a pure function of two action arrays; ``DynamicCapacity`` decides,
-every ``check_interval`` env steps, whether and how much of the oldest data to drop. It
+every ``buffer_check_interval`` env steps, whether and how much of the oldest data to drop. It
 never sees a network: the algorithm passes a ``distance_fn`` that runs its current actor.
 """
 
@@ -78,24 +78,24 @@ def policy_distance(
 class DynamicCapacityConfig:
     """When and how the replay buffer sheds its oldest data (spec §6).
 
-    Build the buffer with ``capacity=max_capacity``; ``min_capacity`` is the size floor.
+    Build the buffer with ``capacity=buffer_max``; ``buffer_min`` is the size floor.
     Defaults are the reference TD3 ones (SAC: min 200 000, max 3 000 000).
     """
 
     threshold: float = paper.DISTANCE_THRESHOLD
     """Shrink while the policy distance of the oldest data is above this."""
-    check_interval: int = paper.CHECK_INTERVAL
-    """Env steps between two checks (a check runs when step % check_interval == 0)."""
+    buffer_check_interval: int = paper.CHECK_INTERVAL
+    """Env steps between two checks (a check runs when step % buffer_check_interval == 0)."""
     num_oldest: int = paper.DISTANCE_SAMPLES
     """K: how many of the oldest transitions the distance is measured on (8 x batch)."""
-    min_capacity: int = paper.BUFFER_BOUNDS["td3"][0]
+    buffer_min: int = paper.BUFFER_BOUNDS["td3"][0]
     """The buffer is never shrunk below this many transitions."""
-    max_capacity: int = paper.BUFFER_BOUNDS["td3"][1]
+    buffer_max: int = paper.BUFFER_BOUNDS["td3"][1]
     """Physical capacity of the buffer."""
     shrink: str = "fraction"
     """"fraction" (reference: drop the oldest shrink_fraction of the stored data once per
     check) or "until_below" (paper: drop the oldest num_oldest at a time until the distance
-    is <= threshold or min_capacity is reached)."""
+    is <= threshold or buffer_min is reached)."""
     shrink_fraction: float = paper.SHRINK_FRACTION
     """Fraction of the stored data dropped per check by shrink="fraction"."""
     distance_form: str = "reference"
@@ -104,20 +104,19 @@ class DynamicCapacityConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and self.threshold > 0):
             raise ConfigError(f"threshold must be > 0, got {self.threshold!r}")
-        if self.check_interval <= 0:
-            raise ConfigError(f"check_interval must be >= 1, got {self.check_interval!r}")
-        if self.max_capacity <= 0:
-            raise ConfigError(f"max_capacity must be >= 1, got {self.max_capacity!r}")
-        if self.min_capacity < 0:
-            raise ConfigError(f"min_capacity must be >= 0, got {self.min_capacity!r}")
-        if self.min_capacity > self.max_capacity:
+        if self.buffer_check_interval <= 0:
             raise ConfigError(
-                f"min_capacity={self.min_capacity} exceeds max_capacity={self.max_capacity}"
+                f"buffer_check_interval must be >= 1, got {self.buffer_check_interval!r}"
             )
-        if not 0 < self.num_oldest <= self.max_capacity:
+        if self.buffer_max <= 0:
+            raise ConfigError(f"buffer_max must be >= 1, got {self.buffer_max!r}")
+        if self.buffer_min < 0:
+            raise ConfigError(f"buffer_min must be >= 0, got {self.buffer_min!r}")
+        if self.buffer_min > self.buffer_max:
+            raise ConfigError(f"buffer_min={self.buffer_min} exceeds buffer_max={self.buffer_max}")
+        if not 0 < self.num_oldest <= self.buffer_max:
             raise ConfigError(
-                f"num_oldest must be in [1, max_capacity={self.max_capacity}], "
-                f"got {self.num_oldest!r}"
+                f"num_oldest must be in [1, buffer_max={self.buffer_max}], got {self.num_oldest!r}"
             )
         if self.shrink not in SHRINK_RULES:
             raise ConfigError(f"shrink must be one of {SHRINK_RULES}, got {self.shrink!r}")
@@ -175,29 +174,29 @@ class DynamicCapacity:
     def maybe_shrink(
         self, step: int, buffer: ShrinkableBuffer, distance_fn: DistanceFn
     ) -> CapacityCheck | None:
-        """Check at every multiple of check_interval once the buffer holds num_oldest.
+        """Check at every multiple of buffer_check_interval once the buffer holds num_oldest.
 
         Returns None when no check ran, else the CapacityCheck (also kept as last_check).
         Drops oldest data only while the distance is > threshold and the size is >
-        min_capacity, and never below min_capacity.
+        buffer_min, and never below buffer_min.
         """
         config = self.config
         if step < 0:
             raise ConfigError(f"step must be >= 0, got {step!r}")
-        if step % config.check_interval != 0 or len(buffer) < config.num_oldest:
+        if step % config.buffer_check_interval != 0 or len(buffer) < config.num_oldest:
             return None
         size_before = len(buffer)
         distance = float(distance_fn(*buffer.oldest(config.num_oldest)))
         if config.shrink == "fraction":
             # Reference: one cut of shrink_fraction of the stored data per check (spec §7.3).
-            if distance > config.threshold and size_before > config.min_capacity:
+            if distance > config.threshold and size_before > config.buffer_min:
                 count = max(1, int(size_before * config.shrink_fraction))
-                buffer.drop_oldest(min(count, size_before - config.min_capacity))
+                buffer.drop_oldest(min(count, size_before - config.buffer_min))
         else:
             # Paper: the K measured transitions are stale, so drop them and measure the next K.
             current = distance
-            while current > config.threshold and len(buffer) > config.min_capacity:
-                buffer.drop_oldest(min(config.num_oldest, len(buffer) - config.min_capacity))
+            while current > config.threshold and len(buffer) > config.buffer_min:
+                buffer.drop_oldest(min(config.num_oldest, len(buffer) - config.buffer_min))
                 if len(buffer) < config.num_oldest:
                     break
                 current = float(distance_fn(*buffer.oldest(config.num_oldest)))

@@ -22,7 +22,6 @@ from rlx2.experiments.report.runs import (
     Run,
     Unreadable,
     find_run_dirs,
-    holds_run,
     load_runs,
 )
 from rlx2.experiments.report.tables import (
@@ -31,6 +30,7 @@ from rlx2.experiments.report.tables import (
     method_comparisons,
     paper_tables,
 )
+from rlx2.train import rundir
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
-        if holds_run(out):
+        if rundir.holds_run(out):
             raise ConfigError(f"--out {out} holds a training run; choose another directory")
         if not overwrite:
             raise ConfigError(

@@ -11,12 +11,10 @@ import tyro
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError
 from rlx2.experiments.compression import CompressionOptions
-from rlx2.train import rundir
 
 REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
 COMPRESSION_CSV = "compression.csv"
 PLOT_PREFIXES = ("curves_", "sparsity_", "diagnostics_", "profile_")
-STATUSES = rundir.STATUSES
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
 # Settings that may differ between the seeds of one group without changing the experiment.
 IGNORED_SETTINGS = tuple(sorted({"run.seed"} | {f"run.{name}" for name in EXECUTION_FIELDS}))

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rlx2.errors import ConfigError
-from rlx2.experiments.report.options import IGNORED_SETTINGS, SPARSE_ONLY_SETTINGS, STATUSES
+from rlx2.errors import ConfigError, RunDirError
+from rlx2.experiments.report.options import IGNORED_SETTINGS, SPARSE_ONLY_SETTINGS
 from rlx2.train import rundir
 
 
@@ -67,10 +67,6 @@ def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def holds_run(path: Path) -> bool:
-    return (path / rundir.CONFIG).is_file() or (path / rundir.SUMMARY).is_file()
-
-
 def find_run_dirs(paths: Sequence[str]) -> list[Path]:
     """Run directories among ``paths``: each is a run directory or is searched recursively."""
     found: dict[Path, Path] = {}  # resolved -> as found, so a run given twice counts once
@@ -82,12 +78,12 @@ def find_run_dirs(paths: Sequence[str]) -> list[Path]:
             raise ConfigError(
                 f"{given} is not a directory (give run directories or folders of runs)"
             )
-        if holds_run(root):
+        if rundir.holds_run(root):
             found.setdefault(root.resolve(), root)
             continue
         for dirpath, dirnames, _ in os.walk(root):
             here = Path(dirpath)
-            if holds_run(here):
+            if rundir.holds_run(here):
                 found.setdefault(here.resolve(), here)
                 dirnames[:] = []  # a run's checkpoints/ and tb/ hold no runs
             else:
@@ -97,14 +93,6 @@ def find_run_dirs(paths: Sequence[str]) -> list[Path]:
             f"no run directories (holding config.json) found under {', '.join(paths)}"
         )
     return sorted(found.values(), key=str)
-
-
-def _read_json_file(path: Path, name: str) -> Any:
-    try:
-        return rundir.read_json(path / name)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"run directory {path}: {name} is unreadable ({reason})") from None
 
 
 def _optional_float(text: str | None) -> float:
@@ -139,7 +127,7 @@ def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
                     ) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(
-            f"run directory {path}: {rundir.EVALUATIONS} is unreadable ({exc})"
+            f"run directory {path}: unreadable {rundir.EVALUATIONS} ({exc})"
         ) from None
     for number, row in enumerate(rows, start=2):
         if not (math.isfinite(row["return_mean"]) and math.isfinite(row["step"])):
@@ -160,8 +148,12 @@ def load_run(path: Path, last: int = 30) -> Run:
 
     if not (path / rundir.CONFIG).is_file():
         raise bad(f"{rundir.SUMMARY} without {rundir.CONFIG}")
-    document = _read_json_file(path, rundir.CONFIG)
-    options = document.get("config") if isinstance(document, dict) else None
+    try:
+        record = rundir.read_run_record(path)  # the one reader of config.json
+        read_summary = rundir.read_summary(path)
+    except RunDirError as exc:
+        raise bad(str(exc).removeprefix(f"{path}: ")) from None
+    options = record.options
     try:
         env, algo = str(options["env"]), str(options["algo"])
         method = str(options["sparse"]["method"])
@@ -171,7 +163,7 @@ def load_run(path: Path, last: int = 30) -> Run:
         raise bad(
             f"{rundir.CONFIG} lacks config.env/algo/sparse.method/run (not written by rlx2 train?)"
         ) from None
-    effective = document.get("effective") or {}
+    effective = record.effective
     value = effective.get("value_learning") or {}
     rlx2_value_learning = bool(
         value.get(
@@ -188,15 +180,9 @@ def load_run(path: Path, last: int = 30) -> Run:
             raise bad(f"{rundir.CONFIG} gives no actor/critic sparsity for method {method}")
         actor, critic = round(float(actor), 6), round(float(critic), 6)
 
-    if (path / rundir.SUMMARY).exists():
-        summary = _read_json_file(path, rundir.SUMMARY)
-        if not isinstance(summary, dict):
-            raise bad(f"{rundir.SUMMARY} is not a JSON object")
-    else:
-        summary = {"status": "running"}  # config.json written, summary not yet
+    # config.json written, summary not yet: a run that just started.
+    summary = read_summary if read_summary is not None else {"status": "running"}
     status = summary.get("status", "running")
-    if status not in STATUSES:
-        raise bad(f"{rundir.SUMMARY} has unknown status {status!r}")
     for name, expected in (("env", env), ("algo", algo), ("method", method), ("seed", seed)):
         if name in summary and summary[name] != expected:
             raise bad(

@@ -50,7 +50,7 @@ def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Pat
 
 def cli_main(args: Sequence[str]) -> None:
     """``rlx2 report RUNS... --out DIR``."""
-    from rlx2.cli import parse
+    from rlx2.parsing import parse
 
     config: ReportConfig = parse(ReportConfig, args, "rlx2 report")
     out = Path(config.out)

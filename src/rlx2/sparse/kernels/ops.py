@@ -24,11 +24,13 @@ Imported lazily by ``mlp.py``: importing ``rlx2.sparse`` never needs numba.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-_JIT = {"fastmath": True, "cache": True, "nogil": True, "error_model": "numpy"}
-_INLINE = {**_JIT, "inline": "always"}
+_JIT: dict[str, Any] = {"fastmath": True, "cache": True, "nogil": True, "error_model": "numpy"}
+_INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
 
 # ---------------------------------------------------------------- B-long vector helpers
 
