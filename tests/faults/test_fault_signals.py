@@ -276,6 +276,8 @@ def test_sigterm_and_sigkill_at_random_points_then_resume(tmp_path):
         return rlx2_process(*train)
 
     for _ in range(8):
+        if (read_summary(run_dir) or {}).get("status") == "completed":
+            break  # a kill that came after the run completed, before its process exited
         proc = start()
         if rng.random() < 0.25:  # anywhere, start-up included
             time.sleep(rng.uniform(0.0, 8.0))
