@@ -80,7 +80,7 @@ class Evaluations:
             return cls.from_rows([])
         try:
             rows = rundir.read_evaluations(Path(run_dir))
-            table = cls.from_rows(rows)
+            table = cls.from_rows(rows)  # type: ignore[arg-type]
         except (OSError, ValueError, TypeError) as exc:
             raise RunDirError(f"{path}: unreadable ({exc})") from None
         missing = [c for c in ("step", "return_mean") if c not in table.columns]
@@ -302,7 +302,7 @@ def train(env: str | None = None, **options: Any) -> Run:
         config = dataclasses.replace(config, run=run)
     # config.json's "command": the call as flags (a notebook's argv would say nothing).
     loop.train(config, command=["rlx2.train", *_train_args(env, options)])
-    return load(config.run.run_dir)
+    return load(config.run.run_dir)  # type: ignore[arg-type]
 
 
 def resume(run_dir: str | Path, quiet: bool | None = None) -> Run:

@@ -131,7 +131,7 @@ class BenchConfig:
         """(actor, critic) sparsity of the masked and sparse networks."""
         from rlx2.presets import paper_sparsities
 
-        paper = paper_sparsities(self.algo, self.env) if self.preset == "paper" else (None, None)
+        paper = paper_sparsities(self.algo, self.env) if self.preset == "paper" else (None, None)  # type: ignore[arg-type]
         actor = self.actor_sparsity if self.actor_sparsity is not None else paper[0]
         critic = self.critic_sparsity if self.critic_sparsity is not None else paper[1]
         assert actor is not None and critic is not None  # __post_init__
@@ -348,7 +348,11 @@ def bench_agent(config: BenchConfig, spec: Any, backend: str, **run: Any) -> Any
         algo=config.algo,
         # A long nominal run: no topology update falls inside the timed updates.
         run=RunConfig(
-            total_steps=10**9, learning_starts=10**6, backend=backend, seed=config.seed, **run
+            total_steps=10**9,
+            learning_starts=10**6,
+            backend=backend,  # type: ignore[arg-type]
+            seed=config.seed,
+            **run,  # type: ignore[arg-type]
         ),
         agent=AgentConfig(batch_size=config.batch_size, hidden=config.hidden),
         sparse=sparse,
@@ -455,7 +459,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
         for _ in range(max(4, config.updates // 2)):
             update()
     results: dict[str, Any] = {
-        "update": _row(interleaved_times(updates, config.repeats, config.updates))
+        "update": _row(interleaved_times(updates, config.repeats, config.updates))  # type: ignore[arg-type]
     }
     generator = torch.Generator().manual_seed(config.seed)
     for batch, calls in ((1, config.inference_calls), (256, max(1, config.inference_calls // 10))):
@@ -470,7 +474,7 @@ def measure(config: BenchConfig) -> dict[str, Any]:
                 for _ in range(max(2, calls // 10)):
                     actor_call()
             results[f"inference_batch{batch}"] = _row(
-                interleaved_times(actors, config.repeats, calls)
+                interleaved_times(actors, config.repeats, calls)  # type: ignore[arg-type]
             )
     if config.end_to_end:
         results["end_to_end"] = end_to_end(config)

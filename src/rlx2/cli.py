@@ -169,19 +169,19 @@ def _compress(args: Sequence[str]) -> None:
 def _bench(args: Sequence[str]) -> None:
     from rlx2.bench import cli_main
 
-    cli_main(args)
+    cli_main(list(args))
 
 
 def _export(args: Sequence[str]) -> None:
     from rlx2.deploy.export import cli_main
 
-    cli_main(args)
+    cli_main(list(args))
 
 
 def _evaluate(args: Sequence[str]) -> None:
     from rlx2.deploy.evaluate import cli_main
 
-    cli_main(args)
+    cli_main(list(args))
 
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], None], str]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -20,9 +20,16 @@ class WeightUpdater(Protocol):
     online masks). Algorithms know nothing else about sparsity.
     """
 
+    connections_changed: int
+    """Connections grown by topology updates so far (0 for a dense network)."""
+
     def step(self, optimizer: torch.optim.Optimizer) -> bool: ...
 
     def follow(self, target: nn.Module) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @torch.no_grad()
@@ -53,6 +60,11 @@ class CompiledLosses:
                 name,
                 method if mode is None else torch.compile(method, mode=mode, dynamic=False),
             )
+
+    def __getattr__(self, name: str) -> Any:
+        # The loss methods are set per instance in __init__ (eager or compiled); this tells
+        # the type checker so. Only reached for names __init__ did not set.
+        raise AttributeError(f"{type(self).__name__} has no loss {name!r}")
 
     def begin_step(self) -> None:
         """Start an update: CUDA-graph outputs of the previous one may now be overwritten."""

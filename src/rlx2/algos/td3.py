@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ from rlx2.sparse.topology import DenseUpdater
 from rlx2.value.replay import Batch
 from rlx2.value.targets import n_step_target, select_at, window_end_index
 
-NetworkSetup = Callable[[str, nn.Module], tuple[nn.Module, WeightUpdater]]
+# The setup returns the network as it trains: nn.Linear-based or a SparseMLP wrapper (both
+# expose ``scaling`` and the actor/critic call), so it is typed Any rather than nn.Module.
+NetworkSetup = Callable[[str, nn.Module], tuple[Any, WeightUpdater]]
 """Given a network's role ("actor", "critic") and its freshly initialised dense module: the
 module to train (the same one, or its compact sparse form) and the updater of its weights."""
 

@@ -116,9 +116,10 @@ def actor_layers(actor: nn.Module, masks: list[torch.Tensor] | None = None) -> l
     """
     net = getattr(actor, "net", None)
     if callable(getattr(net, "dense_weights", None)) and callable(getattr(net, "masks", None)):
-        weights = net.dense_weights()
-        own_masks = net.masks()  # a SparseMLP knows its masks: they win over ``masks``
-        biases = net.bias.detach().split([w.shape[0] for w in weights])
+        weights = net.dense_weights()  # type: ignore[union-attr]
+        # a SparseMLP knows its masks: they win over ``masks``
+        own_masks = net.masks()  # type: ignore[union-attr]
+        biases = net.bias.detach().split([w.shape[0] for w in weights])  # type: ignore[union-attr]
         triples = list(zip(weights, biases, own_masks, strict=True))
         masks = None
     elif isinstance(net, nn.Sequential) and all(isinstance(m, nn.Linear | nn.ReLU) for m in net):
@@ -146,7 +147,7 @@ def actor_layers(actor: nn.Module, masks: list[torch.Tensor] | None = None) -> l
     return layers
 
 
-def action_scaling(actor: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+def action_scaling(actor: Any) -> tuple[np.ndarray, np.ndarray]:
     """(scale [act], bias [act]) of the head: action = tanh(·) · scale + bias."""
     scaling = actor.scaling
     return (

@@ -31,7 +31,8 @@ def option_fields() -> dict[str, tuple[tuple[str, ...], Any]]:
         for f in dataclasses.fields(cls):
             kind = hints[f.name]
             if dataclasses.is_dataclass(kind):
-                walk(kind, (*path, f.name))  # tyro flattens sub-configs (OmitArgPrefixes)
+                # tyro flattens sub-configs (OmitArgPrefixes)
+                walk(kind, (*path, f.name))  # type: ignore[arg-type]
             else:
                 fields[f.name.replace("_", "-")] = ((*path, f.name), kind)
 

@@ -64,7 +64,7 @@ def spec_from_dict(data: Any, source: str = "command line") -> SweepSpec:
         if key in fixed:
             raise ConfigError(f"{source}: {key!r} is both in fixed and in grid")
         grid[key] = list(values)
-    lists = {}
+    lists: dict[str, list[dict[str, Any]]] = {}
     for section in ("exclude", "include"):
         entries = data.get(section) or []
         if not isinstance(entries, list):
@@ -131,7 +131,7 @@ def read_options_file(path: str | Path, what: str = "sweep file") -> Any:
             import tomllib
         except ImportError:  # Python 3.10
             try:
-                import tomli as tomllib
+                import tomli as tomllib  # type: ignore[import-not-found, no-redef]
             except ImportError:
                 raise ConfigError(
                     f"{path}: TOML sweep files need Python >= 3.11 (or tomli)"

@@ -105,7 +105,7 @@ class CSRStorage:
         src = network.set_masks(masks)
         state = optimizer.state.get(network.values)
         for key in MOMENT_KEYS if state else ():
-            buf = state.get(key)
+            buf = state.get(key)  # type: ignore[union-attr]
             if isinstance(buf, Tensor) and buf.shape == network.values.shape:
                 buf.copy_(remap_slots(buf, src))
         for target in self.targets:
@@ -156,4 +156,4 @@ class CSRUpdater(TopologyUpdater):
 
     @property
     def network(self) -> SparseMLP:
-        return self.storage.network
+        return self.storage.network  # type: ignore[attr-defined]

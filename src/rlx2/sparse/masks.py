@@ -91,7 +91,7 @@ class MaskSet:
             if not 0 < n <= p.numel():
                 raise ConfigError(f"active count {n} of layer {i} is outside [1, {p.numel()}]")
         masks = [largest_magnitude_mask(p, n) for p, n in zip(params, counts, strict=True)]
-        mask_set = cls(params, masks)
+        mask_set = cls(params, masks)  # type: ignore[arg-type]
         mask_set.apply()
         return mask_set
 
@@ -99,7 +99,7 @@ class MaskSet:
 
     @property
     def params(self) -> list[nn.Parameter]:
-        return list(self._params)
+        return list(self._params)  # type: ignore[arg-type]
 
     @property
     def masks(self) -> list[Tensor]:

@@ -175,7 +175,8 @@ def train(
     # config.json names the backend that ran, not "auto": resume and export rebuild the same
     # networks whatever machine they run on (checkpoints differ between backends).
     config = dataclasses.replace(
-        config, run=dataclasses.replace(config.run, backend=config.effective_backend())
+        config,
+        run=dataclasses.replace(config.run, backend=config.effective_backend()),  # type: ignore[arg-type]
     )
     run_dir = Path(config.run.run_dir) if config.run.run_dir else default_run_dir(config)
     # Allocation and value-learning errors fail here too.
@@ -536,7 +537,7 @@ class Trainer:
         # Stop on divergence at once rather than train on garbage (a float() per loss: ~1 µs).
         _check_finite({k: v for k, v in metrics.items() if k.startswith("loss/")}, step)
         if self.capacity is not None:
-            check = self.capacity.maybe_shrink(step, self.buffer, self.distance_fn)
+            check = self.capacity.maybe_shrink(step, self.buffer, self.distance_fn)  # type: ignore[arg-type]
             if check is not None:
                 self.buffer_checks.append(dataclasses.asdict(check))
                 logger.scalars(

@@ -93,7 +93,11 @@ def make_plots(report: Report) -> list[tuple[str, bytes, str]]:
             points = {
                 label: [
                     plots.SparsityPoint(
-                        g.key.actor_sparsity, g.key.critic_sparsity, g.iqm, g.ci_low, g.ci_high
+                        g.key.actor_sparsity,  # type: ignore[arg-type]  # a sparse group
+                        g.key.critic_sparsity,  # type: ignore[arg-type]
+                        g.iqm,
+                        g.ci_low,
+                        g.ci_high,  # type: ignore[arg-type]
                     )
                     for g in gs
                 ]

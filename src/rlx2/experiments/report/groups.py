@@ -177,7 +177,7 @@ def _mean_of(runs: Sequence[Run], name: str) -> float | None:
     values = [run.summary.get(name) for run in runs]
     if any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
         return None
-    return float(np.mean(values))
+    return float(np.mean(values))  # type: ignore[arg-type]
 
 
 def _common_settings(runs: Sequence[Run]) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) ->
     """Mean ± std, IQM and its stratified-bootstrap CI of one group's final scores."""
     final_scores = [run.final_score for run in runs]
     scores = np.array(final_scores, dtype=np.float64)[:, None]  # [num_seeds, num_tasks = 1]
-    mean, std = stats.mean_std(scores[:, 0])
+    mean, std = stats.mean_std(scores[:, 0])  # type: ignore[arg-type]
     iqm = float(stats.iqm(scores))
     if len(runs) >= 2:
         ci_low, ci_high = stats.stratified_bootstrap_ci(

@@ -129,8 +129,8 @@ def _read_evaluation_rows(path: Path) -> list[dict[str, float]]:
         raise ConfigError(
             f"run directory {path}: unreadable {rundir.EVALUATIONS} ({exc})"
         ) from None
-    for number, row in enumerate(rows, start=2):
-        if not (math.isfinite(row["return_mean"]) and math.isfinite(row["step"])):
+    for number, row in enumerate(rows, start=2):  # type: ignore[assignment]
+        if not (math.isfinite(row["return_mean"]) and math.isfinite(row["step"])):  # type: ignore[arg-type]
             raise ConfigError(
                 f"run directory {path}: {rundir.EVALUATIONS} line {number} has a non-finite step or return_mean"
             )
@@ -217,7 +217,7 @@ def load_run(path: Path, last: int = 30) -> Run:
             score = rundir.final_score(list(returns), last)
             recorded = summary["final_return"]
             if last == 30 and (
-                recorded is None or not math.isclose(score, recorded, rel_tol=1e-9, abs_tol=1e-9)
+                recorded is None or not math.isclose(score, recorded, rel_tol=1e-9, abs_tol=1e-9)  # type: ignore[arg-type]
             ):
                 raise bad(
                     f"final score {score!r} from {rundir.EVALUATIONS} does not match "

@@ -80,7 +80,7 @@ def paper_tables(results: Sequence[GroupResult], config: ReportConfig) -> list[P
             cells = [score.get((task, column)) for task in tasks]
             pcts = [c.pct_of_dense if c is not None else None for c in cells]
             average[column] = (
-                float(np.mean(pcts))
+                float(np.mean(pcts))  # type: ignore[arg-type]
                 if len(tasks) >= 2 and all(p is not None for p in pcts)
                 else None
             )

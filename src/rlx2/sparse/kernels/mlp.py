@@ -251,22 +251,22 @@ class SparseMLP(nn.Module):
         params = self._parameters
         values_t, bias_t = params["values"], params["bias"]
         if torch.is_grad_enabled() and (
-            values_t.requires_grad
-            or bias_t.requires_grad
+            values_t.requires_grad  # type: ignore[union-attr]
+            or bias_t.requires_grad  # type: ignore[union-attr]
             or x1.requires_grad
             or (x2 is not None and x2.requires_grad)
         ):
             return _SparseMLPFunction.apply(self, row_stop, n_out, x1, x2, values_t, bias_t)
         # No graph to record (inference, target networks): run the kernel directly, in a
         # scratch activation buffer reused across calls.
-        dtype = values_t.dtype
+        dtype = values_t.dtype  # type: ignore[union-attr]
         a1 = _as_numpy(x1, dtype)
         a2 = _EMPTY[_NP[dtype]][: a1.shape[0]] if x2 is None else _as_numpy(x2, dtype)
         batch = a1.shape[0]
-        out = np.empty((batch, n_out), dtype=_NP[dtype])
+        out = np.empty((batch, n_out), dtype=_NP[dtype])  # type: ignore[call-overload]
         act = self._scratch.get(batch)
         if act is None or act.dtype != _NP[dtype]:
-            act = self._new_scratch(batch, _NP[dtype])
+            act = self._new_scratch(batch, _NP[dtype])  # type: ignore[arg-type]
         self.run_forward(a1, a2, act, out, row_stop)
         return torch.from_numpy(out)
 
@@ -341,7 +341,8 @@ class SparseMLP(nn.Module):
         """A fresh [in_features + num_rows, batch] buffer for :meth:`run_forward` (64-byte
         aligned: see :func:`aligned_empty`)."""
         return aligned_empty(
-            (self._in_features + self._num_rows, batch), _NP[self._parameters["values"].dtype]
+            (self._in_features + self._num_rows, batch),
+            _NP[self._parameters["values"].dtype],  # type: ignore[arg-type, union-attr]
         )
 
     def numpy_parameters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -363,10 +364,10 @@ class SparseMLP(nn.Module):
             or views[4] is not shift
         ):
             tensors = (values, bias, scale, shift)
-            if any(t.device.type != "cpu" for t in tensors):
+            if any(t.device.type != "cpu" for t in tensors):  # type: ignore[union-attr]
                 raise ConfigError("SparseMLP runs on the CPU (numba kernels); keep it there")
-            arrays = tuple(t.detach().numpy() for t in tensors)
-            views = (values, values.data_ptr(), bias, scale, shift, arrays)
+            arrays = tuple(t.detach().numpy() for t in tensors)  # type: ignore[union-attr]
+            views = (values, values.data_ptr(), bias, scale, shift, arrays)  # type: ignore[union-attr]
             self._views = views
         return views[5]
 
