@@ -10,23 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import FAST
 
 from rlx2.cli import main
 
 # A few-second run on a toy task (tests/toy_envs.py): tiny networks, one evaluation episode.
-TINY = [
-    "--env",
-    "rlx2test/Counter-v0",
-    "--learning-starts",
-    "256",
-    "--batch-size",
-    "32",
-    "--hidden",
-    "16",
-    "--eval-episodes",
-    "1",
-    "--quiet",
-]
+TINY = ["--env", "rlx2test/Counter-v0", *FAST]  # FAST: tests/helpers.py, the quick-run settings
 # The same on Pendulum-v1, for runs in a separate process (toy tasks are registered only in
 # this one).
 PENDULUM = ["--env", "Pendulum-v1", *TINY[2:]]
