@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import sys
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,9 @@ except ImportError:  # not POSIX: the owner record alone is the lock
 
 # flock errors that mean "this filesystem cannot lock", not "someone holds it".
 _UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+# A holder records itself just after its flock succeeds; a refused writer waits this long for
+# the record so that it can name the holder (two writers started together hit that window).
+OWNER_RECORD_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class DirectoryLock:
                 _flock(fd)
             except BlockingIOError:
                 os.close(fd)
-                self._refuse(read_owner(self.path))
+                self._refuse(self._recorded_owner())
             except OSError as exc:
                 if exc.errno not in _UNSUPPORTED:
                     os.close(fd)
@@ -139,6 +143,13 @@ class DirectoryLock:
             self.release()
             raise
         return self
+
+    def _recorded_owner(self) -> Owner | None:
+        """The holder's record, waiting up to OWNER_RECORD_WAIT_S for a holder that is writing it."""
+        deadline = time.monotonic() + OWNER_RECORD_WAIT_S
+        while (owner := read_owner(self.path)) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return owner
 
     def _refuse(self, owner: Owner | None, unchecked: bool = False) -> None:
         who = (

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 from fault_helpers import (
@@ -62,6 +63,41 @@ def test_a_held_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
     with DirectoryLock(path, "--run-dir x"):
         assert path.exists()
     first.release()  # idempotent
+
+
+def hold_without_record(path):
+    """A holder caught between its flock and its owner record: the file is locked and empty."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def test_a_holder_still_writing_its_record_is_named_once_it_has(tmp_path):
+    """Two writers started together: the loser waits for the winner's record to name it (the
+    CI failure of stop 14 was "owner not recorded yet" here)."""
+    path = tmp_path / ".lock"
+    fd = hold_without_record(path)
+    timer = threading.Timer(0.2, write_record, (path, os.getpid(), socket.gethostname()))
+    timer.start()
+    try:
+        with pytest.raises(LockHeld, match=owner_text().replace("(", r"\(")):
+            DirectoryLock(path, "--run-dir x").acquire()
+    finally:
+        timer.join()
+        os.close(fd)
+
+
+def test_a_holder_that_never_records_itself_is_refused_without_a_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(locking, "OWNER_RECORD_WAIT_S", 0.05)
+    path = tmp_path / ".lock"
+    fd = hold_without_record(path)
+    try:
+        with pytest.raises(LockHeld, match=r"is in use by rlx2 \(owner not recorded yet\)"):
+            DirectoryLock(path, "--run-dir x").acquire()
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize("content", ["", "garbage{", None])
