@@ -414,16 +414,17 @@ class CostConfig:
                 raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
 
 
+_SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(TrainConfig)
+    if f.default_factory is not dataclasses.MISSING
+}
+"""TrainConfig's option sections by field name (run, agent, each algorithm's, sparse, value)."""
+
+
 def config_from_dict(data: dict) -> TrainConfig:
     """Rebuild a TrainConfig from ``dataclasses.asdict`` output (config.json's "config")."""
-    nested = {
-        "run": RunConfig,
-        "agent": AgentConfig,
-        "td3": TD3Config,
-        "sac": SACConfig,
-        "sparse": SparseConfig,
-        "value": ValueConfig,
-    }
+    nested = _SECTIONS
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(data) - known
     if unknown:

@@ -58,6 +58,11 @@ def task_family(env_id: str) -> str:
 
 
 def paper_sparsities(algo: str, env_id: str) -> tuple[float, float]:
+    if algo not in PAPER_SPARSITIES:  # an algorithm the paper did not run
+        raise ConfigError(
+            f"--preset paper has sparsities for --algo {', '.join(PAPER_SPARSITIES)} only, not "
+            f"{algo!r}; give --actor-sparsity and --critic-sparsity instead"
+        )
     table = PAPER_SPARSITIES[algo]
     family = task_family(env_id)
     if family not in table:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlx2 import config as config_module
 from rlx2 import paper
+from rlx2.algorithms import algorithm
 from rlx2.errors import ConfigError
 from rlx2.presets import METHODS, paper_sparsities
 from rlx2.shapes import NetworkShapes, Shape, network_shapes, weight_count
@@ -275,7 +276,7 @@ def value_settings(config: TrainConfig) -> ValueSettings:
     if not dynamic:
         settings = ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
         return _check_buffer_fits(config, settings)
-    paper_min, paper_max = paper.BUFFER_BOUNDS[config.algo]
+    paper_min, paper_max = algorithm(config.algo).buffer_bounds
     # Scaled defaults never fall below K, so short runs stay valid; explicit values are checked.
     k = value.distance_samples
     buffer_max = (
@@ -327,9 +328,10 @@ def _check_buffer_fits(config: TrainConfig, settings: ValueSettings) -> ValueSet
 
 def network_updates(config: TrainConfig) -> dict[str, int]:
     """Updates each network receives over the run: one critic update per post-warm-up step;
-    the TD3 actor every ``policy_delay``-th (spec §3: its T_end is half the critic's)."""
+    the actor every ``actor_update_period``-th (TD3's policy delay: spec §3, its T_end is half
+    the critic's)."""
     critic = max(config.run.total_steps - config.run.learning_starts, 0)
-    actor = critic // config.td3.policy_delay if config.algo == "td3" else critic
+    actor = critic // algorithm(config.algo).actor_update_period(config)
     return {"actor": actor, "critic": critic}
 
 
@@ -415,5 +417,9 @@ def resolve_run(config: TrainConfig, obs_dim: int, act_dim: int) -> ResolvedRun:
         reference=reference,
         topology=topology,
         value=value_settings(config),
-        policy_delay=config.td3.policy_delay if config.algo == "td3" else None,
+        policy_delay=(
+            spec.actor_update_period(config)
+            if (spec := algorithm(config.algo)).actor_delay_option
+            else None
+        ),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlx2.algorithms import algorithm
 from rlx2.errors import ConfigError
 
 Shape = tuple[int, int]
@@ -18,9 +19,6 @@ Shape = tuple[int, int]
 
 HIDDEN_LAYERS = 2
 """Hidden layers of every network (spec §1: 2×256 ReLU)."""
-
-ACTOR_OUTPUTS_PER_ACTION = {"td3": 1, "sac": 2}
-"""Actor outputs per action dimension: TD3 the action, SAC mean and log σ."""
 
 
 def mlp_shapes(
@@ -39,10 +37,8 @@ def mlp_shapes(
 
 
 def actor_outputs(algo: str, act_dim: int) -> int:
-    """Width of the actor's output layer."""
-    if algo not in ACTOR_OUTPUTS_PER_ACTION:
-        raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ACTOR_OUTPUTS_PER_ACTION)}")
-    return ACTOR_OUTPUTS_PER_ACTION[algo] * act_dim
+    """Width of the actor's output layer (the algorithm's outputs per action dimension)."""
+    return algorithm(algo).actor_outputs_per_action * act_dim
 
 
 def actor_shapes(algo: str, obs_dim: int, act_dim: int, hidden: int) -> list[Shape]:

@@ -1,4 +1,4 @@
-"""What TD3 and SAC share: Polyak averaging, the weight-update hook protocol, acting helpers."""
+"""What TD3 and SAC share: the agent and weight-update protocols, Polyak averaging, acting helpers."""
 
 from __future__ import annotations
 
@@ -30,6 +30,36 @@ class WeightUpdater(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Agent(Protocol):
+    """What training, checkpoints, diagnostics and export use of an agent (TD3, SAC, and any
+    algorithm registered in ``rlx2.algorithms``)."""
+
+    actor: Any
+    critic: Any
+    critic_target: Any
+    device: torch.device
+    updates: int
+    """Critic updates so far."""
+
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(behaviour action, policy action) for one observation."""
+        ...
+
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray: ...
+
+    def policy_actions(self, obs: Tensor) -> Tensor: ...
+
+    def update(self, batch: Any) -> dict[str, Tensor]: ...
+
+    def networks(self) -> dict[str, nn.Module]: ...
+
+    def updaters(self) -> dict[str, WeightUpdater]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @torch.no_grad()

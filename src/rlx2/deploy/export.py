@@ -25,6 +25,7 @@ from safetensors.numpy import save
 from torch import nn
 
 import rlx2
+from rlx2.algorithms import algorithm
 from rlx2.deploy.c_export import (
     DEFAULT_PREFIX,
     CPolicy,
@@ -207,7 +208,7 @@ def policy_metadata(
         "hidden_sizes": json.dumps([w.shape[0] for w, _, _ in layers[:-1]]),
         "activation": "relu",
         "output": "tanh",
-        "head": "gaussian_mean" if algo == "sac" else "deterministic",
+        "head": algorithm(algo).actor_head,
         "num_active": str(num_active),
         "num_weights": str(num_weights),
         "sparsity": f"{1.0 - num_active / num_weights:.6f}",

@@ -1,6 +1,7 @@
 """Model size and FLOPs in the paper's conventions (spec §9); measured sparsity of real weights.
 
-This is the one module of ``rlx2.sparse`` that knows the TD3/SAC network shapes. The FLOPs
+This is the one module of ``rlx2.sparse`` that knows RL networks: their shapes come from
+``rlx2.shapes`` and each algorithm's pass counts from its registration (``rlx2.algorithms``). The FLOPs
 model and its derivation are in docs/flops.md; the short version:
 
 * a forward pass of a network on one sample costs 2 FLOPs per active weight (biases and
@@ -19,6 +20,7 @@ from typing import Any
 from torch import nn
 
 from rlx2 import paper
+from rlx2.algorithms import ALGORITHMS, algorithm
 from rlx2.errors import ConfigError
 from rlx2.presets import METHODS as METHOD_SPECS
 from rlx2.shapes import Shape, mlp_shapes
@@ -28,7 +30,7 @@ from rlx2.sparse.allocation import DISTRIBUTIONS, active_counts, total_active
 from rlx2.sparse.masks import linear_weights, measured_sparsity
 from rlx2.sparse.tiny import tiny_hidden_width
 
-ALGOS = ("td3", "sac")
+ALGOS = tuple(ALGORITHMS)
 METHODS = tuple(METHOD_SPECS)
 PAPER_TD3_POLICY_DELAY = paper.TD3_POLICY_DELAY
 """The policy delay the paper's FLOPs convention assumes (``--policy-delay`` may differ)."""
@@ -73,32 +75,20 @@ class TrainingPasses:
 
 
 def training_passes(algo: str, nstep: int = 1) -> TrainingPasses:
-    """The FLOPs model's pass counts (docs/flops.md has the derivation).
+    """The FLOPs model's pass counts, the paper's convention (docs/flops.md has the derivation).
 
-    TD3, policy delay 2, any n (the n-step window only adds rewards; the target actor and
-    critic still run at one bootstrap state):
-      actor  = 1 (target actor at s') + (1 + 2)/2 (actor forward + backward every 2nd)  = 2.5
-      critic = (1 + 2) (critic loss forward + backward)
-               + (0.5 + 2·0.5)/2 (Q1 forward + backward for the actor loss every 2nd)  = 3.75
-      The target-critic forward is not counted: that is the paper's convention, the only
-      one that reproduces its TD3 column, 2.5a + 3.75c = 1.25·(2a + 3c).
-    SAC, actor every iteration:
-      actor  = n (one actor sample at each next state of the window, spec §5) + 1.5
-      critic = 6.5
-      1.5 and 6.5 are calibrated on the paper's SAC column (it states no SAC accounting);
-      the n-dependent term is derived, so n = 1 gives the dense 2.5a + 6.5c and n = 3 the
-      RLx2 4.5a + 6.5c.
-    The dense-gradient pass of RigL topology steps (one dense weight-gradient pass every
-    ΔT = 10 000 updates) is ≤ 1e-4 dense forwards per iteration and is not counted.
+    Each algorithm states its counts in its registration (``rlx2.algorithms``): TD3 2.5 actor
+    and 3.75 critic passes at any n (policy delay 2, target-critic forward not counted, which
+    reproduces the paper's TD3 column); SAC n + 1.5 and 6.5 (calibrated on the paper's SAC
+    column, the n-dependent term derived). The dense-gradient pass of RigL topology steps
+    (one dense weight-gradient pass every ΔT = 10 000 updates) is ≤ 1e-4 dense forwards per
+    iteration and is not counted.
     """
+    spec = algorithm(algo)
     if isinstance(nstep, bool) or not isinstance(nstep, int) or nstep < 1:
         raise ConfigError(f"nstep={nstep!r} must be a positive int")
-    if algo == "td3":
-        delay = PAPER_TD3_POLICY_DELAY
-        return TrainingPasses(actor=1.0 + 3.0 / delay, critic=3.0 + 1.5 / delay)
-    if algo == "sac":
-        return TrainingPasses(actor=nstep + 1.5, critic=6.5)
-    raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
+    actor, critic = spec.paper_passes(nstep)
+    return TrainingPasses(actor=actor, critic=critic)
 
 
 def network_training_passes(algo: str, nstep: int, policy_delay: int) -> TrainingPasses:
@@ -107,23 +97,18 @@ def network_training_passes(algo: str, nstep: int, policy_delay: int) -> Trainin
     The same rules as :func:`training_passes` (a backward with weight gradients = 2 forwards),
     applied to the actual update without the paper's simplifications: the target-critic
     forward is counted, a backward through a frozen network for input gradients only counts
-    1 forward, TD3's actor runs every ``policy_delay``-th update, and nothing is calibrated.
-      TD3 actor  = 1 (target actor at the bootstrap state) + 3/d (actor forward + backward)
-      TD3 critic = 1 (target, both heads) + 3 (critic loss) + 1/d (Q1 forward and input
-                   gradient for the actor loss: half the critic, twice)
-      SAC actor  = n (one sample per next state of the window) + 3 (actor loss)
-      SAC critic = 1 (target) + 3 (critic loss) + 2 (both heads forward and input gradient
-                   for the actor loss)
+    1 forward, the actor runs every ``policy_delay``-th update where the algorithm has a
+    policy delay (ignored otherwise), and nothing is calibrated. Each algorithm's counts are
+    in its registration (``rlx2.algorithms``).
     """
+    spec = algorithm(algo)
     if isinstance(nstep, bool) or not isinstance(nstep, int) or nstep < 1:
         raise ConfigError(f"nstep={nstep!r} must be a positive int")
-    if algo == "td3":
-        if isinstance(policy_delay, bool) or not isinstance(policy_delay, int) or policy_delay < 1:
-            raise ConfigError(f"policy_delay={policy_delay!r} must be a positive int")
-        return TrainingPasses(actor=1.0 + 3.0 / policy_delay, critic=4.0 + 1.0 / policy_delay)
-    if algo == "sac":
-        return TrainingPasses(actor=nstep + 3.0, critic=6.0)
-    raise ConfigError(f"algo={algo!r} is unknown; valid: {', '.join(ALGOS)}")
+    if isinstance(policy_delay, bool) or not isinstance(policy_delay, int) or policy_delay < 1:
+        raise ConfigError(f"policy_delay={policy_delay!r} must be a positive int")
+    period = policy_delay if spec.actor_delay_option is not None else 1
+    actor, critic = spec.network_passes(nstep, period)
+    return TrainingPasses(actor=actor, critic=critic)
 
 
 def cost_report(
@@ -223,7 +208,7 @@ def cost_report(
         "critic": paper_critic,
         "network": {
             "convention": "network",
-            "policy_delay": policy_delay if algo == "td3" else None,
+            "policy_delay": policy_delay if algorithm(algo).actor_delay_option else None,
             **network,
             "actor": actor,
             "critic": critic,
@@ -274,7 +259,7 @@ def cost_ratios(
     ``nstep`` and at 1 step).
     """
     method_passes, dense_passes = passes or (training_passes(algo, nstep), training_passes(algo, 1))
-    critic_copies = 2 if algo == "sac" else 1
+    critic_copies = algorithm(algo).kept_critic_copies
     model_size = (active_actor + critic_copies * active_critic) / (
         dense_actor + critic_copies * dense_critic
     )

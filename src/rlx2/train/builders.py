@@ -17,9 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlx2.algos.common import WeightUpdater
-from rlx2.algos.sac import SAC
-from rlx2.algos.td3 import TD3
+from rlx2.algorithms import algorithm
+from rlx2.algos.common import Agent, WeightUpdater
 from rlx2.config import TrainConfig
 from rlx2.errors import ConfigError
 from rlx2.resolve import NETWORKS, ResolvedRun, resolve_run, value_settings
@@ -34,8 +33,6 @@ from rlx2.train.envs import EnvSpec
 from rlx2.value.capacity import DynamicCapacity, DynamicCapacityConfig
 from rlx2.value.replay import ReplayBuffer
 from rlx2.value.targets import DelayedNStep
-
-Agent = TD3 | SAC
 
 
 def dense_weight_counts(config: TrainConfig, spec: EnvSpec) -> dict[str, int]:
@@ -148,11 +145,8 @@ def build_resolved_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, Res
         compile_mode=compile_mode(config),
         fused=resolved.backend == "sparse",
     )
-    agent: Agent = (
-        TD3(config=config.td3, **common)
-        if config.algo == "td3"
-        else SAC(config=config.sac, **common)
-    )
+    registered = algorithm(config.algo)
+    agent: Agent = registered.agent_class()(config=registered.section(config), **common)
     for name in NETWORKS:  # the networks built are the ones resolved
         built = [tuple(w.shape) for w in weight_matrices(getattr(agent, name))]
         assert built == list(resolved.network(name).shapes), (name, built)
