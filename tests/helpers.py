@@ -25,8 +25,24 @@ def run_cli(args, capsys) -> tuple[int, str]:
     return exc.value.code, capsys.readouterr().err
 
 
+def cli(args: list[str], capsys) -> tuple[int, str]:
+    """Run ``rlx2 ARGS`` in this process: (exit status, stderr); 0 when it returns."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+def assert_one_line(err: str, *needles: str) -> None:
+    """One line, ``rlx2: error: ...``, no traceback, naming each of ``needles``."""
+    assert err.count("\n") == 1 and err.startswith("rlx2: error:"), err
+    assert "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
 def assert_one_line_error(code: int, err: str, needle: str, status: int = 2) -> None:
     """Bad input: the given exit status and a single line that names the problem."""
     assert code == status, err
-    assert err.count("\n") == 1 and err.startswith("rlx2: error:"), err
-    assert needle in err, err
+    assert_one_line(err, needle)

@@ -10,31 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST
-
-from rlx2.cli import main
+from helpers import FAST, assert_one_line, cli  # noqa: F401  (re-exported for the battery)
 
 # A few-second run on a toy task (tests/toy_envs.py): tiny networks, one evaluation episode.
 TINY = ["--env", "rlx2test/Counter-v0", *FAST]  # FAST: tests/helpers.py, the quick-run settings
 # The same on Pendulum-v1, for runs in a separate process (toy tasks are registered only in
 # this one).
 PENDULUM = ["--env", "Pendulum-v1", *TINY[2:]]
-
-
-def cli(args: list[str], capsys) -> tuple[int, str]:
-    """Run ``rlx2 ARGS`` in this process: (exit status, stderr); 0 when it returns."""
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0), capsys.readouterr().err
-    return 0, capsys.readouterr().err
-
-
-def assert_one_line(err: str, *needles: str) -> None:
-    assert err.count("\n") == 1 and err.startswith("rlx2: error:"), err
-    assert "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
 
 
 def rlx2_process(*args: str, **kwargs) -> subprocess.Popen:

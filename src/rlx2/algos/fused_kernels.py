@@ -57,6 +57,17 @@ def gather_windows(x, ends, out):  # pragma: no cover - compiled
 
 
 @njit(**_INLINE)
+def _twin_mse_row(q, b, y, scale, grad_q):  # pragma: no cover - compiled
+    """Row b of both heads' MSE against target y: writes d loss / d q [b] (scale = 2 / B) and
+    returns the two squared errors (TD3's and SAC's critic losses share it)."""
+    d1 = q[b, 0] - y
+    d2 = q[b, 1] - y
+    grad_q[b, 0] = scale * d1
+    grad_q[b, 1] = scale * d2
+    return d1 * d1, d2 * d2
+
+
+@njit(**_INLINE)
 def _n_step(rewards, terminated, m, value, gamma):  # pragma: no cover - compiled
     """``n_step_target`` of one window (rewards, terminated [n]) ending at m, given
     V(s_{t+m+1}): sum_{k<=m} gamma^k r_k, plus gamma^{m+1} V unless transition m terminated
@@ -104,12 +115,9 @@ def twin_td_loss(
         value = min(q_target[b, 0], q_target[b, 1])
         y = _n_step(rewards[b], terminated[b], ends[b], value, gamma)
         targets[b] = y
-        d1 = q[b, 0] - y
-        d2 = q[b, 1] - y
-        grad_q[b, 0] = scale * d1
-        grad_q[b, 1] = scale * d2
-        loss1 += d1 * d1
-        loss2 += d2 * d2
+        e1, e2 = _twin_mse_row(q, b, y, scale, grad_q)
+        loss1 += e1
+        loss2 += e2
         q1_sum += q[b, 0]
         y_sum += y
     return loss1 / batch + loss2 / batch, q1_sum / batch, y_sum / batch
@@ -208,12 +216,9 @@ def soft_twin_td_loss(
         soft_value = min(q_target[b, 0], q_target[b, 1]) - a * log_prob[b, m]
         y = _n_step(shifted, terminated[b], m, soft_value, gamma)
         targets[b] = y
-        d1 = q[b, 0] - y
-        d2 = q[b, 1] - y
-        grad_q[b, 0] = scale * d1
-        grad_q[b, 1] = scale * d2
-        loss1 += d1 * d1
-        loss2 += d2 * d2
+        e1, e2 = _twin_mse_row(q, b, y, scale, grad_q)
+        loss1 += e1
+        loss2 += e2
         q1_sum += q[b, 0]
         y_sum += y
     return loss1 / batch + loss2 / batch, q1_sum / batch, y_sum / batch
