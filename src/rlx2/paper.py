@@ -47,3 +47,65 @@ SEEDS = 8
 """Seeds per configuration."""
 COMPRESSION_THRESHOLD = 3.0
 """The ultimate compression ratio: the highest sparsity within this % of dense performance."""
+
+# Results (docs/reference-numbers.md: Tables 2 and 3), performance in % of dense, by algorithm,
+# task family and the label `rlx2 report` gives the method (Table 3: "+" = RLx2's value
+# learning on that topology; "rlx2 n=K" = RLx2 with K-step targets, 3 being RLx2 itself).
+PERCENT_OF_DENSE = {
+    "td3": {
+        "HalfCheetah": {"tiny": 86.3, "ss": 77.1, "set": 92.6, "rigl": 90.8, "rlx2": 99.8},
+        "Hopper": {"tiny": 64.5, "ss": 67.7, "set": 66.5, "rigl": 90.6, "rlx2": 97.0},
+        "Walker2d": {"tiny": 60.8, "ss": 42.9, "set": 39.3, "rigl": 35.7, "rlx2": 98.1},
+        "Ant": {"tiny": 16.5, "ss": 49.6, "set": 62.5, "rigl": 68.5, "rlx2": 103.9},
+    },
+    "sac": {
+        "HalfCheetah": {"tiny": 95.0, "ss": 75.4, "set": 94.8, "rigl": 89.8, "rlx2": 102.2},
+        "Hopper": {"tiny": 89.1, "ss": 81.6, "set": 103.9, "rigl": 110.0, "rlx2": 109.7},
+        "Walker2d": {"tiny": 73.8, "ss": 83.4, "set": 95.8, "rigl": 81.9, "rlx2": 103.2},
+        "Ant": {"tiny": 49.6, "ss": 49.3, "set": 79.8, "rigl": 90.9, "rlx2": 105.6},
+    },
+}
+ABLATION_PERCENT_OF_DENSE = {
+    "td3": {
+        "HalfCheetah": {
+            "tiny+": 93.3,
+            "ss+": 86.1,
+            "set+": 100.1,
+            "rlx2 n=1": 96.5,
+            "rlx2 n=2": 101.7,
+            "rlx2 n=3": 99.8,
+            "rlx2 n=4": 98.8,
+            "rlx2 n=5": 97.0,
+        },
+        "Hopper": {
+            "tiny+": 74.4,
+            "ss+": 84.2,
+            "set+": 88.8,
+            "rlx2 n=1": 77.9,
+            "rlx2 n=2": 91.7,
+            "rlx2 n=3": 97.0,
+            "rlx2 n=4": 84.0,
+            "rlx2 n=5": 87.5,
+        },
+        "Walker2d": {
+            "tiny+": 84.1,
+            "ss+": 83.8,
+            "set+": 89.4,
+            "rlx2 n=1": 73.9,
+            "rlx2 n=2": 93.7,
+            "rlx2 n=3": 98.1,
+            "rlx2 n=4": 99.1,
+            "rlx2 n=5": 99.3,
+        },
+        "Ant": {
+            "tiny+": 28.7,
+            "ss+": 80.2,
+            "set+": 83.5,
+            "rlx2 n=1": 103.9,
+            "rlx2 n=2": 105.1,
+            "rlx2 n=3": 103.9,
+            "rlx2 n=4": 96.7,
+            "rlx2 n=5": 94.5,
+        },
+    },
+}

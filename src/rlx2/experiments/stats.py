@@ -41,6 +41,11 @@ def iqm(scores: np.ndarray) -> np.ndarray:
     return trim_mean(flat, proportiontocut=0.25, axis=-1)
 
 
+def iqm_1d(samples: np.ndarray) -> np.ndarray:
+    """Interquartile mean over the last axis (one task): samples [..., num_runs] -> [...]."""
+    return iqm(np.asarray(samples, dtype=np.float64)[..., None])
+
+
 def mean(scores: np.ndarray) -> np.ndarray:
     """Mean over runs and tasks: scores [..., num_runs, num_tasks] -> [...]."""
     return np.mean(scores, axis=(-2, -1))

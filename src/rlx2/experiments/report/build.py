@@ -96,7 +96,7 @@ def build_report(config: ReportConfig) -> Report:
         raise ConfigError(f"run directory {repeated[0].path}: {repeated[0].reason}")
     groups = group_runs(runs)
     results = [summarize_group(key, members, config) for key, members in groups.items()]
-    results = add_dense_reference(results, groups)
+    results = add_dense_reference(results, groups, config)
     tables = paper_tables(results, config)
     return Report(
         config,

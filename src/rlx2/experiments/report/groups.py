@@ -3,6 +3,7 @@ of each group: final-score mean, IQM with its bootstrap CI, % of the dense refer
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -155,6 +156,10 @@ class GroupResult:
     dense_iqm: float | None = None
     pct_of_dense: float | None = None
     pct_of_dense_iqm: float | None = None
+    pct_of_dense_iqm_ci: tuple[float, float] | None = None
+    """CI of IQM / dense IQM × 100: the group's and dense's seeds resampled independently."""
+    paper_pct_of_dense: float | None = None
+    """The paper's figure for this method and task (Tables 2 and 3), where it has one."""
     ratios: Mapping[str, float | None] = field(default_factory=dict)
     measured_actor_sparsity: float | None = None
     measured_critic_sparsity: float | None = None
@@ -273,12 +278,19 @@ def dense_reference(
 
 
 def add_dense_reference(
-    results: Sequence[GroupResult], groups: Mapping[GroupKey, Sequence[Run]]
+    results: Sequence[GroupResult],
+    groups: Mapping[GroupKey, Sequence[Run]],
+    config: ReportConfig,
 ) -> list[GroupResult]:
     """Fill % of dense: group mean (and IQM) / dense mean (IQM) of the same algo and task × 100."""
     completed = []
     for result in results:
-        dense = dense_reference(results, result.key.algo, result.key.env, groups, result.key)
+        key = result.key
+        paper_figure = paper_percent_of_dense(
+            key.algo, key.env, key.label, (key.actor_sparsity, key.critic_sparsity)
+        )
+        result = replace(result, paper_pct_of_dense=paper_figure)
+        dense = dense_reference(results, key.algo, key.env, groups, key)
         if dense is None:
             completed.append(result)
             continue
@@ -295,7 +307,58 @@ def add_dense_reference(
                 dense_iqm=dense.iqm,
                 pct_of_dense=stats.percent_of(result.mean, dense.mean),
                 pct_of_dense_iqm=stats.percent_of(result.iqm, dense.iqm),
+                pct_of_dense_iqm_ci=(
+                    None if dense.key == key else percent_of_dense_ci(result, dense, config)
+                ),
                 notes=tuple(notes),
             )
         )
     return completed
+
+
+def percent_of_dense_ci(
+    result: GroupResult, dense: GroupResult, config: ReportConfig
+) -> tuple[float, float] | None:
+    """CI of 100 · IQM(group) / IQM(dense), each group's seeds resampled on its own (a
+    stratified bootstrap with the two groups as strata); None when either group has one seed
+    (no spread to resample), dense's IQM is <= 0, or some resample makes the ratio undefined."""
+    if result.single_seed or dense.single_seed or dense.iqm <= 0:
+        return None
+
+    def ratio(group: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        return 100.0 * stats.iqm_1d(group) / stats.iqm_1d(reference)
+
+    low, high = stats.two_sample_bootstrap_ci(
+        np.asarray(result.scores),
+        np.asarray(dense.scores),
+        ratio,
+        config.bootstrap_reps,
+        config.confidence,
+        config.seed,
+    )
+    return None if math.isnan(low) else (low, high)
+
+
+def paper_percent_of_dense(
+    algo: str, env: str, label: str, sparsities: tuple[float | None, float | None]
+) -> float | None:
+    """The paper's % of dense for a group (Table 2, or Table 3 for "+" methods and "rlx2
+    n=K"); None where the paper has no figure: other tasks, methods or protocols, or
+    sparsities other than the paper's for the task."""
+    from rlx2 import paper
+    from rlx2.errors import ConfigError
+    from rlx2.presets import paper_sparsities, task_family
+
+    if sparsities[0] is not None:
+        try:
+            expected = paper_sparsities(algo, env)
+        except ConfigError:
+            return None
+        if any(
+            abs(s - e) > 1e-9 for s, e in zip(sparsities, expected, strict=True) if s is not None
+        ):
+            return None
+    family = task_family(env)
+    table2 = paper.PERCENT_OF_DENSE.get(algo, {}).get(family, {})
+    table3 = paper.ABLATION_PERCENT_OF_DENSE.get(algo, {}).get(family, {})
+    return table2.get(label, table3.get(label))

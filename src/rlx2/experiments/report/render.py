@@ -51,6 +51,9 @@ RESULTS_COLUMNS = (
     "dense_mean",
     "pct_of_dense",
     "pct_of_dense_iqm",
+    "pct_of_dense_iqm_ci_low",
+    "pct_of_dense_iqm_ci_high",
+    "paper_pct_of_dense",
     *RATIO_FIELDS,
     "measured_actor_sparsity",
     "measured_critic_sparsity",
@@ -80,6 +83,9 @@ def results_csv(report: Report) -> str:
                 "dense_mean": g.dense_mean,
                 "pct_of_dense": g.pct_of_dense,
                 "pct_of_dense_iqm": g.pct_of_dense_iqm,
+                "pct_of_dense_iqm_ci_low": g.pct_of_dense_iqm_ci and g.pct_of_dense_iqm_ci[0],
+                "pct_of_dense_iqm_ci_high": g.pct_of_dense_iqm_ci and g.pct_of_dense_iqm_ci[1],
+                "paper_pct_of_dense": g.paper_pct_of_dense,
                 **g.ratios,
                 "measured_actor_sparsity": g.measured_actor_sparsity,
                 "measured_critic_sparsity": g.measured_critic_sparsity,
@@ -323,6 +329,66 @@ def _paper_section(table: PaperTable, pct: int) -> list[str]:
     return lines + [""] if table.aggregate_notes else lines
 
 
+def within_verdict(ci: tuple[float, float] | None, threshold: float) -> str:
+    """Whether a % of dense is within ``threshold`` % of dense (>= 100 - threshold), by its CI:
+    "yes" (the whole CI is), "no" (none of it is) or "undecided"."""
+    if ci is None:
+        return "–"
+    floor = 100.0 - threshold
+    return "yes" if ci[0] >= floor else "no" if ci[1] < floor else "undecided"
+
+
+def _against_paper_section(report: Report, pct: int) -> list[str]:
+    """Table 2's form: per task and method, IQM [CI], % of dense with its CI, the paper's figure."""
+    from rlx2 import paper
+
+    threshold = paper.COMPRESSION_THRESHOLD
+    shown = [g for g in report.groups if g.method != "dense" and g.pct_of_dense_iqm is not None]
+    if not shown:
+        return []
+    rows = [
+        [
+            g.key.algo,
+            g.key.env,
+            g.key.label,
+            str(g.num_seeds),
+            f"{_fmt(g.iqm)} [{_fmt(g.ci_low)}, {_fmt(g.ci_high)}]",
+            _fmt(g.pct_of_dense_iqm)
+            + (
+                f" [{_fmt(g.pct_of_dense_iqm_ci[0])}, {_fmt(g.pct_of_dense_iqm_ci[1])}]"
+                if g.pct_of_dense_iqm_ci
+                else ""
+            )
+            + (" ⚠" if g.single_seed else ""),
+            within_verdict(g.pct_of_dense_iqm_ci, threshold),
+            _fmt(g.paper_pct_of_dense),
+        ]
+        for g in shown
+    ]
+    header = [
+        "algo",
+        "task",
+        "method",
+        "seeds",
+        f"final score IQM [{pct} % CI]",
+        f"% of dense, IQM [{pct} % CI]",
+        f"within {threshold:g} % of dense?",
+        "paper (% of dense)",
+    ]
+    return [
+        "## Against the paper (Table 2 form)",
+        "",
+        "% of dense here is IQM / the dense group's IQM × 100; its CI resamples the group's and "
+        "dense's seeds independently (a stratified bootstrap with the two groups as strata, "
+        f'{report.config.bootstrap_reps} replicates). "within {threshold:g} %": yes when the '
+        f"whole CI is at or above {100 - threshold:g} %, no when all of it is below, else "
+        "undecided. The paper's figures (docs/reference-numbers.md, Tables 2 and 3) are means "
+        "of 8 seeds at 3 M steps, shown only at the paper's sparsities.",
+        "",
+        *_md_table(header, rows),
+    ]
+
+
 COMPRESSION_HEADER = "sparsity (actor / critic)|seeds|IQM|% of dense [{pct} % CI]|passes|size|compression|train FLOPs|inference FLOPs"
 
 
@@ -527,6 +593,7 @@ def render_markdown(report: Report, plots: Sequence[tuple[str, str]]) -> str:
     lines = _intro(report, pct) + _groups_section(report, pct)
     for table in report.tables:
         lines += _paper_section(table, pct)
+    lines += _against_paper_section(report, pct)
     lines += _comparisons_section(report, pct)
     lines += _compression_section(report, pct)
     lines += _compute_section(report) + _diagnostics_section(report)
