@@ -66,3 +66,11 @@ def lock_owner_pid(run_dir: Path) -> int | None:
         return int(json.loads((run_dir / ".lock").read_text())["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def report_blocked_signals(conn) -> None:
+    """Target of a spawned process: send back the signals blocked at its start."""
+    import signal
+
+    conn.send(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+    conn.close()

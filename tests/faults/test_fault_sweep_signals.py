@@ -91,3 +91,30 @@ def test_ctrl_c_on_a_sweep(tmp_path, when):
         run = out / f"td3_Pendulum-v1_dense_s{seed}"
         assert read_summary(run)["status"] == "completed"
         assert evaluation_steps(run) == list(range(EVERY, TOTAL + 1, EVERY))
+
+
+def test_the_first_worker_starts_with_sigint_blocked():
+    """Starting multiprocessing's resource tracker unblocks SIGINT in the caller's thread; the
+    first worker of a fresh driver must still start with it blocked (before the fix it did not,
+    and a Ctrl-C while it started printed a KeyboardInterrupt traceback)."""
+    here = Path(__file__).resolve()
+    code = (
+        "import multiprocessing as mp, signal, sys\n"
+        f"sys.path[:0] = [{str(here.parent)!r}, {str(here.parents[1])!r}]\n"
+        "from fault_helpers import report_blocked_signals\n"
+        "from rlx2.experiments.launch import start_blocked\n"
+        "if __name__ == '__main__':\n"
+        "    context = mp.get_context('spawn')\n"
+        "    receiver, sender = context.Pipe(duplex=False)\n"
+        "    process = context.Process(target=report_blocked_signals, args=(sender,))\n"
+        "    start_blocked(process)\n"
+        "    print(int(signal.SIGINT) in receiver.recv())\n"
+        "    process.join()\n"
+        "    print(int(signal.SIGINT) in signal.pthread_sigmask(signal.SIG_BLOCK, []))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    # The worker started with SIGINT blocked; the driver's own mask is back as it was.
+    assert result.stdout.split() == ["True", "False"], (result.stdout, result.stderr)

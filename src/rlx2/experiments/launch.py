@@ -219,6 +219,21 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def start_blocked(process: Any) -> None:
+    """Start a worker process with SIGINT blocked from its first instruction (see _child).
+
+    A spawn context starts multiprocessing's resource tracker on its first process, and
+    starting it ends with SIG_UNBLOCK of SIGINT in this thread (CPython's bpo-33613 guard),
+    which would start the first worker with SIGINT deliverable: a Ctrl-C during its start-up
+    then printed a KeyboardInterrupt traceback. So the tracker is started before the block.
+    """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    with _sigint_blocked():
+        process.start()
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM (kill, a batch scheduler) like Ctrl-C while jobs run, so the driver
@@ -256,8 +271,7 @@ def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Fin
                     process = context.Process(
                         target=_child, args=(job, sender), name=f"rlx2-{job.name}"
                     )
-                    with _sigint_blocked():
-                        process.start()
+                    start_blocked(process)
                     sender.close()  # the child holds the only sending end: EOF if it dies
                     running[process.sentinel] = (job, process, receiver)
                     started(job)
