@@ -401,3 +401,12 @@ class FusedSAC:
             buf.grad_z, act_actor, work.scratch(self.actor.act_rows, batch_size)
         )
         return torch.tensor(loss), torch.from_numpy(buf.log_prob.copy())
+
+    def alpha_backward(self, log_prob: Tensor) -> Tensor:
+        """``SAC.alpha_loss(log_prob)`` with its gradient in ``log_alpha.grad``: the loss is
+        log alpha times g = -mean(log pi + target entropy), so g is the gradient (autograd's
+        graph for one scalar cost more than the rest of this step's Python)."""
+        agent = self.agent
+        grad = -(float(np.mean(log_prob.numpy(), dtype=np.float64)) + agent.target_entropy)
+        agent.log_alpha.grad = torch.tensor(grad, dtype=agent.log_alpha.dtype)
+        return torch.tensor(float(agent.log_alpha.detach()) * grad)

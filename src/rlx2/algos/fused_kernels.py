@@ -19,7 +19,8 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from rlx2.sparse.kernels.target import njit  # numba, compiling for the chosen CPU target
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 # Helpers are inlined: a cached kernel that calls a separately compiled function can link it
@@ -127,9 +128,11 @@ def twin_td_loss(
 
 
 @njit(**_INLINE)
-def _softplus(x):  # pragma: no cover - compiled
-    """torch's softplus (beta 1, threshold 20)."""
-    return x if x > 20.0 else math.log1p(math.exp(x))
+def _tanh_parts(x):  # pragma: no cover - compiled
+    """(tanh x, exp(-2|x|)) in double precision from one ``exp``: glibc's ``tanhf`` is several
+    times slower, and exp(-2|x|) also gives softplus(-2x) and its derivative below."""
+    e = math.exp(-2.0 * abs(x))
+    return math.copysign((1.0 - e) / (1.0 + e), x), e
 
 
 @njit(**_JIT)
@@ -138,26 +141,31 @@ def squashed_gaussian_sample(
 ):  # pragma: no cover - compiled
     """``GaussianActor.sample`` from the network output z [N, 2A] (mean, raw log sigma) and
     standard normal eps [N, A]: actions [N, A], log_prob [N]; keeps pre_tanh and log_std
-    [N, A] for :func:`squashed_gaussian_backward`."""
+    [N, A] for :func:`squashed_gaussian_backward`.
+
+    torch's softplus(-2u) (threshold 20) is max(-2u, 0) + log1p(exp(-2|u|)): the same number
+    (past the threshold the log1p term is below 2e-9) from the exp that tanh(u) already took.
+    """
     n_act = eps.shape[1]
     half_range = 0.5 * (log_std_max - log_std_min)
     dtype = z.dtype.type
+    log_scale = np.log(scale.astype(np.float64))
     for i in range(z.shape[0]):
-        total = dtype(0)
+        total = 0.0
         for j in range(n_act):
             mean = z[i, j]
-            ls = dtype(log_std_min + half_range * (math.tanh(z[i, n_act + j]) + 1.0))
+            r, _ = _tanh_parts(float(z[i, n_act + j]))
+            ls = dtype(log_std_min + half_range * (r + 1.0))
             std = dtype(math.exp(ls))
             u = mean + std * eps[i, j]
             pre_tanh[i, j] = u
             log_std[i, j] = ls
-            actions[i, j] = math.tanh(u) * scale[j] + bias[j]
+            t, e = _tanh_parts(float(u))
+            actions[i, j] = t * scale[j] + bias[j]
             w = (u - mean) / std
-            gaussian = dtype(-0.5) * w * w - ls - dtype(_LOG_SQRT_2PI)
-            log_det = dtype(2.0) * (dtype(_LOG2) - u - dtype(_softplus(-2.0 * u))) + dtype(
-                math.log(scale[j])
-            )
-            total += gaussian - log_det
+            gaussian = -0.5 * w * w - ls - _LOG_SQRT_2PI
+            softplus = max(-2.0 * u, 0.0) + math.log1p(e)
+            total += gaussian - (2.0 * (_LOG2 - u - softplus) + log_scale[j])
         log_prob[i] = total
 
 
@@ -169,26 +177,24 @@ def squashed_gaussian_backward(
 
     grad_actions [N, A] = d loss / d actions; grad_log_prob (a scalar) = d loss / d log_prob_i,
     the same for every i (SAC's actor loss: alpha / N). With u = mean + std eps:
-    d log_prob / d u = 2 tanh(u) (written as torch's softplus derivative), and the Gaussian
-    term depends on (u - mean) / std = eps only, so its gradients through u and directly
-    cancel; log_prob also holds -log_std. log_std = min + half (tanh(raw) + 1).
+    d log_prob / d u = 2 - 4 sigmoid(-2u) (torch's softplus derivative, 1 past its threshold),
+    and the Gaussian term depends on (u - mean) / std = eps only, so its gradients through u
+    and directly cancel; log_prob also holds -log_std. log_std = min + half (tanh(raw) + 1).
     """
     n_act = eps.shape[1]
-    half_range = z.dtype.type(0.5 * (log_std_max - log_std_min))
-    one = z.dtype.type(1)
+    half_range = 0.5 * (log_std_max - log_std_min)
     for i in range(z.shape[0]):
         for j in range(n_act):
-            u = pre_tanh[i, j]
-            t = math.tanh(u)
-            x = -2.0 * u  # softplus(-2u) derivative: sigmoid(-2u), 1 past the threshold
-            sig = 1.0 if x > 20.0 else math.exp(x) / (math.exp(x) + 1.0)
-            dlogp_du = 2.0 - 4.0 * sig
-            grad_u = grad_actions[i, j] * scale[j] * (one - t * t) + grad_log_prob * dlogp_du
-            std = math.exp(log_std[i, j])
-            grad_ls = grad_u * std * eps[i, j] - grad_log_prob
-            r = math.tanh(z[i, n_act + j])
+            u = float(pre_tanh[i, j])
+            t, e = _tanh_parts(u)
+            sig = e / (1.0 + e) if u >= 0.0 else 1.0 / (1.0 + e)  # sigmoid(-2u)
+            grad_u = grad_actions[i, j] * scale[j] * (1.0 - t * t) + grad_log_prob * (
+                2.0 - 4.0 * sig
+            )
+            grad_ls = grad_u * math.exp(float(log_std[i, j])) * eps[i, j] - grad_log_prob
+            r, _ = _tanh_parts(float(z[i, n_act + j]))
             grad_z[i, j] = grad_u
-            grad_z[i, n_act + j] = grad_ls * half_range * (one - r * r)
+            grad_z[i, n_act + j] = grad_ls * half_range * (1.0 - r * r)
 
 
 @njit(**_JIT)

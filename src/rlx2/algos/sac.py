@@ -149,6 +149,18 @@ class SAC:
         q1_pi, q2_pi = self.critic(obs, actions)
         return (self.alpha * log_prob - torch.minimum(q1_pi, q2_pi)).mean(), log_prob
 
+    def alpha_loss(self, log_prob: Tensor) -> Tensor:
+        """Temperature loss −log α · (log π + H̄), averaged over the batch (log π detached)."""
+        return -(self.log_alpha * (log_prob + self.target_entropy)).mean()
+
+    def alpha_backward(self, log_prob: Tensor) -> Tensor:
+        """``alpha_loss(log_prob)``, its gradient left in ``log_alpha.grad``."""
+        if self.fused is not None:
+            return self.fused.alpha_backward(log_prob)
+        loss = self.alpha_loss(log_prob)
+        loss.backward()
+        return loss.detach()
+
     def critic_backward(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
         """``critic_loss(batch)``, its gradients left in the critic's ``.grad``."""
         if self.fused is not None:
@@ -178,9 +190,8 @@ class SAC:
         actor_loss, log_prob = self.actor_backward(batch.obs)
         self.actor_updater.step(self.actor_opt)
 
-        alpha_loss = -(self.log_alpha * (log_prob + self.target_entropy)).mean()
         self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
+        alpha_loss = self.alpha_backward(log_prob)
         self.alpha_opt.step()
 
         polyak_update(self.critic_target, self.critic, self.agent.tau)
