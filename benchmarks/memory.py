@@ -9,11 +9,15 @@ Hopper run with a 1 M-transition buffer (measured, then extrapolated to 1 M step
     (random actions, so episodes are short: an upper bound for a trained policy).
 (b) ``rss``: ``rlx2 train``'s own loop (``Trainer``) with the paper's budget (3 M steps, so
     the buffer has 1 M rows: TD3's fixed buffer, and RLx2-TD3's dynamic maximum), stopped
-    after ``--steps`` steps. VmRSS is read every ``--every`` steps; the growth per step
-    after the first reading (the buffer fills one row per step: np.zeros pages are
-    committed as they are written) extrapolates the RSS at 1 M stored transitions; the
-    peak (VmHWM) is reported as measured. A 1 M-step run takes hours on a shared core, so
-    the 1 M figure is an extrapolation, and says so.
+    after ``--steps`` steps. VmRSS is read every ``--every`` steps. The RSS at 1 M stored
+    transitions is the last reading plus the buffer's bytes per transition for every row
+    still to fill (its arrays are np.zeros: pages are committed as rows are written, and
+    nothing else grows with the stored transitions). The measured growth per step is
+    reported too, but does not extrapolate: transparent huge pages commit 2 MiB at a time
+    and one-off allocations (the first n-step windows, a topology update) fall between
+    readings. The peak (VmHWM) is as measured; checkpoints are off here (a checkpoint
+    writes a copy of the buffer: the campaign's real 1 M-step runs show that peak). A 1 M-step
+    run takes hours on a shared core, so the 1 M figure is an estimate, and says so.
 
     python benchmarks/memory.py [--steps 40000] [--every 5000] [--methods dense rlx2]
         [--markdown docs/benchmarks.md]
@@ -95,6 +99,7 @@ def rss_of_run(method: str, steps: int, every: int, learning_starts: int) -> dic
     from rlx2.config import RunConfig, SparseConfig, TrainConfig
     from rlx2.train.envs import check_env
     from rlx2.train.loop import Trainer
+    from rlx2.train.signals import StopSignals
 
     sparse = SparseConfig() if method == "dense" else SparseConfig(method=method, preset="paper")
     readings: list[tuple[int, int]] = []
@@ -129,7 +134,7 @@ def rss_of_run(method: str, steps: int, every: int, learning_starts: int) -> dic
         readings.append((0, status_kib("VmRSS")))
         trainer._update = update_and_read  # type: ignore[method-assign]
         try:
-            trainer._loop(None)
+            trainer._loop(None, StopSignals())  # not entered: no handlers, never requested
         except _Stop:
             pass
         stored = len(trainer.buffer)
@@ -151,7 +156,7 @@ def rss_of_run(method: str, steps: int, every: int, learning_starts: int) -> dic
         "peak_rss_kib": peak,
         "rss_growth_bytes_per_step": round(slope, 1),
         "extrapolated_rss_at_1m_transitions_mib": round(
-            (r1 * 1024 + slope * (min(capacity, 1_000_000) - stored)) / 2**20, 1
+            (r1 * 1024 + per_row * (min(capacity, 1_000_000) - stored)) / 2**20, 1
         ),
         "torch": torch.__version__,
         "cpu": cpu_model(),
@@ -181,8 +186,10 @@ def markdown(per_transition: list[dict], runs: list[dict]) -> str:
             "",
             f"Resident memory of `rlx2 train`'s loop on Hopper-v5 (TD3, the paper's 3 M-step "
             f"budget, so a {first['buffer_capacity']:,}-row buffer), stopped after "
-            f"{first['steps']:,} steps; CPU `{first['cpu']}`. The 1 M figure extrapolates the "
-            "measured growth per step (one buffer row per step) to 1 M stored transitions.",
+            f"{first['steps']:,} steps, checkpoints off; CPU `{first['cpu']}`. The 1 M figure is "
+            "the last reading plus the buffer's bytes per transition for every row still to "
+            "fill; the measured growth per step includes 2 MiB huge pages and one-off "
+            "allocations, so it is shown but not extrapolated.",
             "",
             "| method | backend | RSS at start (MiB) | RSS at the last reading (MiB) | growth (B/step) | buffer B/transition | **RSS at 1 M transitions (MiB, extrapolated)** | peak RSS measured (MiB) |",
             "|---|---|---|---|---|---|---|---|",
@@ -209,6 +216,11 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    first = (args.learning_starts // args.every + 1) * args.every  # first reading after warm-up
+    if (args.child or args.methods) and args.steps < first + args.every:
+        parser.error(
+            "--steps must leave two RSS readings (every --every steps) after --learning-starts"
+        )
     if args.child:
         result = rss_of_run(args.child, args.steps, args.every, args.learning_starts)
         print(json.dumps(result), flush=True)

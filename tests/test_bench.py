@@ -3,6 +3,9 @@
 import io
 import json
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -252,3 +255,18 @@ def test_round_order_rotates_by_one_each_round():
         ["a", "b", "c"],
     ]
     assert round_order([], 3) == []
+
+
+def test_memory_benchmark_reads_the_rss_of_a_short_run():
+    """benchmarks/memory.py (b) drives the trainer's loop itself: a smoke run keeps it working."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--child", "rlx2", "--tasks", "--methods",
+         "--steps", "1400", "--every", "200", "--learning-starts", "1000"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["measure"] == "rss" and result["method"] == "rlx2"
+    assert result["stored_transitions"] == 1400
+    assert result["peak_rss_kib"] >= max(result["rss_kib"].values()) > 0
