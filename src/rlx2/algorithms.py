@@ -57,11 +57,20 @@ class AlgorithmSpec:
         """This algorithm's option section of a ``TrainConfig``."""
         return getattr(config, self.name)
 
+    @property
+    def delays_actor(self) -> bool:
+        """Whether the actor updates less often than the critic (an option sets how much)."""
+        return self.actor_delay_option is not None
+
+    def actor_period(self, policy_delay: int) -> int:
+        """Critic updates per actor update for a requested ``policy_delay`` (1 if no delay)."""
+        return policy_delay if self.delays_actor else 1
+
     def actor_update_period(self, config: Any) -> int:
         """Critic updates per actor update in the run ``config`` (a ``TrainConfig``)."""
         if self.actor_delay_option is None:
             return 1
-        return int(getattr(self.section(config), self.actor_delay_option))
+        return self.actor_period(int(getattr(self.section(config), self.actor_delay_option)))
 
     def agent_class(self) -> Any:
         """The agent class (imports torch)."""

@@ -419,7 +419,7 @@ def resolve_run(config: TrainConfig, obs_dim: int, act_dim: int) -> ResolvedRun:
         value=value_settings(config),
         policy_delay=(
             spec.actor_update_period(config)
-            if (spec := algorithm(config.algo)).actor_delay_option
+            if (spec := algorithm(config.algo)).delays_actor
             else None
         ),
     )

@@ -106,8 +106,7 @@ def network_training_passes(algo: str, nstep: int, policy_delay: int) -> Trainin
         raise ConfigError(f"nstep={nstep!r} must be a positive int")
     if isinstance(policy_delay, bool) or not isinstance(policy_delay, int) or policy_delay < 1:
         raise ConfigError(f"policy_delay={policy_delay!r} must be a positive int")
-    period = policy_delay if spec.actor_delay_option is not None else 1
-    actor, critic = spec.network_passes(nstep, period)
+    actor, critic = spec.network_passes(nstep, spec.actor_period(policy_delay))
     return TrainingPasses(actor=actor, critic=critic)
 
 
@@ -208,7 +207,7 @@ def cost_report(
         "critic": paper_critic,
         "network": {
             "convention": "network",
-            "policy_delay": policy_delay if algorithm(algo).actor_delay_option else None,
+            "policy_delay": policy_delay if algorithm(algo).delays_actor else None,
             **network,
             "actor": actor,
             "critic": critic,

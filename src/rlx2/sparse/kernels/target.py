@@ -40,7 +40,7 @@ def configure() -> None:
 
     features = wide_vector_features(get_host_cpu_features())
     if features is not None:
-        numba.config.CPU_FEATURES = features
+        numba.config.CPU_FEATURES = features  # type: ignore[attr-defined]
 
 
 configure()
