@@ -3,7 +3,8 @@
 For each (algo, task) at the paper's sparsities, four agents built as ``rlx2 train`` builds
 them (same seed; masked/sparse ones share their masks) take turns within every repeat:
 
-* ``dense``: dense networks, the fused Adam (what ``--method dense`` runs now);
+* ``dense``: dense networks and the optimiser ``--method dense`` trains them with now (LeanAdam
+  on a CPU; torch's fused Adam before this round);
 * ``dense_torch_adam``: the same with ``torch.optim.Adam``'s per-tensor loop (dense before);
 * ``sparse``: the sparse backend with its fused steps (``rlx2.algos.fused``);
 * ``sparse_autograd``: the sparse backend through torch autograd (the sparse backend before).
@@ -168,7 +169,7 @@ def markdown(results: list[dict]) -> str:
         f"{first['batch_size']}, hidden {first['hidden']}, {first['nstep']}-step windows, the "
         f"paper's sparsities. Contenders interleaved in one process, medians of "
         f"{first['repeats']} repeats; times are CPU time of the benchmark's thread (wall-clock "
-        "ratios in parentheses). dense = fused Adam (now); dense, torch Adam = the per-tensor "
+        "ratios in parentheses). dense = what --method dense runs (LeanAdam on a CPU); dense, torch Adam = the per-tensor "
         "loop (before); sparse = fused steps (now); sparse, autograd = before.",
         "",
         "| algo | task | sparsity | dense (µs) | dense, torch Adam (µs) | sparse, autograd (µs) | sparse (µs) | **sparse vs dense** | vs dense, torch Adam | vs sparse, autograd |",

@@ -14,6 +14,7 @@ from helpers import assert_one_line_error, run_cli
 from test_backend import SPEC, batches, make_config
 
 from rlx2.config import RunConfig
+from rlx2.sparse.kernels import LeanAdam
 from rlx2.train.builders import build_agent, compile_mode, optimizer_for
 
 
@@ -67,6 +68,17 @@ def test_compile_mode_and_optimizer_follow_the_device():
     assert optimizer_for("masked", "cuda").keywords == {"fused": True}
     # The CPU too (torch >= 2.4): one kernel per network instead of ~10 ops per tensor.
     assert optimizer_for("masked", "cpu").keywords == {"fused": True}
+    assert optimizer_for("dense", "cuda").keywords == {"fused": True}
+    # Dense on a CPU: LeanAdam (torch's fused Adam spends ~100 µs of Python per step there),
+    # unless numba is missing.
+    assert optimizer_for("dense", "cpu") is LeanAdam
+    assert optimizer_for("sparse", "cpu") is LeanAdam
+
+
+def test_dense_on_a_cpu_without_numba_keeps_torchs_fused_adam(monkeypatch):
+    import rlx2.config
+
+    monkeypatch.setattr(rlx2.config, "numba_available", lambda: False)
     assert optimizer_for("dense", "cpu").keywords == {"fused": True}
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import rlx2.config
 from rlx2.algorithms import algorithm
 from rlx2.algos.common import Agent, WeightUpdater
 from rlx2.config import TrainConfig
@@ -66,15 +67,18 @@ def check_device(device: str) -> torch.device:
 def optimizer_for(backend: str, device: str):
     """The Adam each network trains with; every choice has torch.optim.Adam's arithmetic.
 
-    sparse: LeanAdam, without torch.optim.Adam's ~100 µs of Python per step (a tenth of a
-    sparse update). dense and masked: the fused Adam, one kernel for all of a network's
-    tensors instead of ~10 ops per tensor. On the CPU that is 4x faster (the dense TD3 critic's
-    step: 711 -> 178 µs, docs/benchmarks.md); on a GPU it also replaces a launch group per
-    tensor by one launch (launches, not FLOPs, bound small-MLP updates there).
+    sparse, and dense on a CPU: LeanAdam, without torch.optim.Adam's ~100 µs of Python per
+    step (a tenth of a sparse update; 5 % of a dense TD3 or SAC update on Hopper,
+    docs/benchmarks.md). masked (the reference path) and any GPU: the fused Adam, one kernel
+    for all of a network's tensors instead of ~10 ops per tensor: 4x faster than the
+    per-tensor loop on the CPU (the dense TD3 critic's step: 711 -> 178 µs); on a GPU it
+    also replaces a launch group per tensor by one launch (launches, not FLOPs, bound
+    small-MLP updates there). Without numba the CPU dense backend keeps the fused Adam.
     """
-    if backend == "sparse":
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "sparse" or (backend == "dense" and on_cpu and rlx2.config.numba_available()):
         return LeanAdam
-    if torch.device(device).type == "cpu" and not _cpu_has_fused_adam():
+    if on_cpu and not _cpu_has_fused_adam():
         return torch.optim.Adam  # torch < 2.4: no fused CPU kernel
     return functools.partial(torch.optim.Adam, fused=True)
 
