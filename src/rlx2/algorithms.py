@@ -70,7 +70,7 @@ class AlgorithmSpec:
         """Critic updates per actor update in the run ``config`` (a ``TrainConfig``)."""
         if self.actor_delay_option is None:
             return 1
-        return self.actor_period(int(getattr(self.section(config), self.actor_delay_option)))
+        return int(getattr(self.section(config), self.actor_delay_option))
 
     def agent_class(self) -> Any:
         """The agent class (imports torch)."""

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-import rlx2.config
+from rlx2 import config as config_module
 from rlx2.algorithms import algorithm
 from rlx2.algos.common import Agent, WeightUpdater
 from rlx2.config import TrainConfig
@@ -76,7 +76,7 @@ def optimizer_for(backend: str, device: str):
     small-MLP updates there). Without numba the CPU dense backend keeps the fused Adam.
     """
     on_cpu = torch.device(device).type == "cpu"
-    if backend == "sparse" or (backend == "dense" and on_cpu and rlx2.config.numba_available()):
+    if backend == "sparse" or (backend == "dense" and on_cpu and config_module.numba_available()):
         return LeanAdam
     if on_cpu and not _cpu_has_fused_adam():
         return torch.optim.Adam  # torch < 2.4: no fused CPU kernel

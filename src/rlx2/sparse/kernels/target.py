@@ -4,8 +4,8 @@ here, so the choice is made once, before numba's code generator exists.
 On AVX-512 hosts LLVM's tuning for many Intel cores prefers 256-bit vectors (the
 ``prefer-256-bit`` feature, against the clock drop of older cores under 512-bit work). The
 sparse kernels stream B-long activation rows, and full-width vectors made a whole sparse
-update 8-12 % faster on the Intel Xeon we measure on (docs/benchmarks.md, "Vector width"),
-so numba gets the host's features without that preference.
+update 8-12 % faster on the Intel Xeon we measure on (docs/sparse-execution.md, "What the
+measurements changed"), so numba gets the host's features without that preference.
 
 Left alone when it cannot apply cleanly: numba already imported (its code generator may
 exist, and changing the features now would only relabel its cache), ``NUMBA_CPU_NAME`` or
