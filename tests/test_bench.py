@@ -275,3 +275,15 @@ def test_memory_benchmark_reads_the_rss_of_a_short_run():
     rows_left = result["buffer_capacity"] - result["stored_transitions"]
     estimate = (readings[-1] * 1024 + result["buffer_bytes_per_transition"] * rows_left) / 2**20
     assert result["extrapolated_rss_at_1m_transitions_mib"] == pytest.approx(estimate, abs=0.1)
+
+
+def test_memory_benchmark_refuses_a_run_too_short_for_two_readings():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--child", "rlx2", "--tasks", "--methods",
+         "--steps", "1200", "--every", "200", "--learning-starts", "1000"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--steps must leave two RSS readings" in done.stderr.splitlines()[-1]
+    assert "Traceback" not in done.stderr
