@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rlx2.errors import ConfigError
 from rlx2.shapes import Shape, actor_shapes, critic_head_shapes
 
 
@@ -137,3 +139,31 @@ class GaussianActor(nn.Module):
         pre_tanh = mean + log_std.exp() * torch.randn_like(mean)
         action = self.scaling(torch.tanh(pre_tanh))
         return action, squashed_gaussian_log_prob(pre_tanh, mean, log_std, self.scaling.scale)
+
+
+@dataclass(frozen=True)
+class MLPHeads:
+    """A network's MLP part as its other executions see it (the compact sparse form, the
+    fused dense passes): ``Linear, ReLU, ..., Linear`` heads on one input, outputs side by
+    side, then ``f(z) * scale + shift`` per output (scale/shift None: 1 and 0)."""
+
+    heads: tuple[nn.Sequential, ...]
+    output_activation: str  # "identity" | "tanh"
+    output_scale: Tensor | None = None
+    output_shift: Tensor | None = None
+
+
+def mlp_heads(network: nn.Module) -> MLPHeads:
+    """The MLP heads of a DeterministicActor (tanh, scaled to the box), GaussianActor (mean and
+    raw log σ side by side) or TwinCritic (q1, q2 on concat(obs, action))."""
+    if isinstance(network, DeterministicActor):
+        scaling = network.scaling
+        return MLPHeads((network.net,), "tanh", scaling.scale, scaling.bias)
+    if isinstance(network, GaussianActor):
+        return MLPHeads((network.net,), "identity")
+    if isinstance(network, TwinCritic):
+        return MLPHeads((network.q1, network.q2), "identity")
+    raise ConfigError(
+        f"{type(network).__name__} is none of rlx2's networks (DeterministicActor, "
+        "GaussianActor, TwinCritic)"
+    )

@@ -14,8 +14,15 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from rlx2.errors import ConfigError
-from rlx2.nets import DeterministicActor, GaussianActor, TwinCritic
+from rlx2.nets import DeterministicActor, GaussianActor, TwinCritic, mlp_heads
 from rlx2.sparse.kernels import SparseMLP
+
+
+def _compact(dense: nn.Module, masks: Sequence[Tensor]) -> SparseMLP:
+    spec = mlp_heads(dense)
+    return SparseMLP.from_dense(
+        list(spec.heads), masks, spec.output_activation, spec.output_scale, spec.output_shift
+    )
 
 
 class SparseDeterministicActor(nn.Module):
@@ -24,9 +31,8 @@ class SparseDeterministicActor(nn.Module):
 
     def __init__(self, dense: DeterministicActor, masks: Sequence[Tensor]):
         super().__init__()
-        scaling = dense.scaling
-        self.net = SparseMLP.from_dense(dense.net, masks, "tanh", scaling.scale, scaling.bias)
-        self.scaling = copy.deepcopy(scaling)
+        self.net = _compact(dense, masks)
+        self.scaling = copy.deepcopy(dense.scaling)
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.net(obs)  # [B, act] = tanh(MLP(obs)) * scale + bias
@@ -40,7 +46,7 @@ class SparseTwinCritic(nn.Module):
 
     def __init__(self, dense: TwinCritic, masks: Sequence[Tensor]):
         super().__init__()
-        self.net = SparseMLP.from_dense([dense.q1, dense.q2], masks)
+        self.net = _compact(dense, masks)
 
     def forward(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
         q1, q2 = self.net(obs, action).unbind(dim=1)  # [B, 2] -> [B], [B]: one op, one backward
@@ -56,7 +62,7 @@ class SparseGaussianActor(nn.Module):
 
     def __init__(self, dense: GaussianActor, masks: Sequence[Tensor]):
         super().__init__()
-        self.net = SparseMLP.from_dense(dense.net, masks)
+        self.net = _compact(dense, masks)
         self.scaling = copy.deepcopy(dense.scaling)
         self.log_std_min = dense.log_std_min
         self.log_std_max = dense.log_std_max

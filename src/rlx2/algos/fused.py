@@ -1,11 +1,12 @@
-"""Fused training steps of TD3 and SAC on the sparse backend (CPU, numba).
+"""Fused training steps of TD3 and SAC on the CPU: the sparse backend, and the dense one.
 
 On the sparse backend a network pass costs what its active weights cost, so the torch code
 around the passes (target computation, losses, the autograd engine: ~60 small ops per
 update) became most of an update. Here each loss *and its gradient* is one short sequence of
-numba kernels over NumPy views of the compact storage: the network passes of
-``SparseMLP.run_forward``/``run_backward`` and the RL arithmetic between them
-(``fused_kernels``), with every buffer allocated once per batch shape.
+kernels on NumPy buffers: the network passes (``SparseMLP.run_forward``/``run_backward``
+over the compact storage; for dense networks ``fused_dense.DenseHeads``, BLAS over the
+``nn.Linear`` weights) and the RL arithmetic between them (``fused_kernels``, numba), with
+every buffer allocated once per batch shape.
 
 The algorithms' torch methods (``TD3.critic_loss``, ``actor_loss``, ``SAC.td_target`` ...)
 stay the definition: a fused method computes the same loss and leaves the same gradients in
@@ -25,7 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rlx2.algos.fused_dense import DenseHeads
 from rlx2.errors import ConfigError
+from rlx2.nets import mlp_heads
 from rlx2.sparse.kernels import SparseMLP
 from rlx2.sparse.kernels.mlp import aligned_empty
 from rlx2.value.replay import Batch
@@ -41,11 +44,12 @@ def _kernels():
     return fused_kernels
 
 
-def _core(module: torch.nn.Module) -> SparseMLP:
+def _network(module: torch.nn.Module) -> _Network | DenseHeads:
+    """The fused passes of one of the agent's networks: its compact sparse form, or dense."""
     cores = [m for m in module.modules() if isinstance(m, SparseMLP)]
-    if len(cores) != 1:
-        raise ConfigError(f"{type(module).__name__} is not a network of the sparse backend")
-    return cores[0]
+    if len(cores) > 1:
+        raise ConfigError(f"{type(module).__name__} holds {len(cores)} SparseMLP modules")
+    return _Network(cores[0]) if cores else DenseHeads(mlp_heads(module))
 
 
 def _array(x: Tensor, dtype: np.dtype) -> np.ndarray:
@@ -65,10 +69,11 @@ def _vector(t: Tensor, dtype: np.dtype) -> np.ndarray:
 
 
 class _Network:
-    """One SparseMLP as the fused steps drive it."""
+    """One SparseMLP as the fused steps drive it (``DenseHeads`` is the dense counterpart)."""
 
-    def __init__(self, module: torch.nn.Module):
-        self.core = _core(module)
+    def __init__(self, core: SparseMLP):
+        self.core = core
+        self.in_features, self.out_features = core.in_features, core.out_features
         self.dtype = np.dtype(np.float32 if self.core.values.dtype == torch.float32 else np.float64)
         # Gradient storage reused by every step (nnz and rows never change): .grad tensors
         # are views of it, valid until this network's next fused backward.
@@ -80,6 +85,9 @@ class _Network:
     def act_rows(self) -> int:
         """Rows of its activation buffer: the input, then every neuron."""
         return self.core.in_features + self.core.layout.num_rows
+
+    def activation_buffer(self, batch: int) -> np.ndarray:
+        return self.core.activation_buffer(batch)
 
     def forward(self, x1: np.ndarray, x2: np.ndarray, act: np.ndarray, out: np.ndarray, heads=None):
         core = self.core
@@ -133,11 +141,11 @@ class _Workspace:
             self._flat = aligned_empty((size,), self.dtype)
         return self._flat[:size].reshape(rows, batch)
 
-    def activations(self, network: _Network, batch: int) -> np.ndarray:
+    def activations(self, network: _Network | DenseHeads, batch: int) -> np.ndarray:
         key = (id(network), batch)
         act = self._activations.get(key)
         if act is None:
-            act = self._activations[key] = network.core.activation_buffer(batch)
+            act = self._activations[key] = network.activation_buffer(batch)
         return act
 
 
@@ -145,12 +153,12 @@ class _SingleObservation:
     """A network's output for one observation (acting, evaluation): the batch-1 kernel on
     buffers kept between calls, without torch in between."""
 
-    def __init__(self, network: _Network):
+    def __init__(self, network: _Network | DenseHeads):
         self.network = network
         dtype = network.dtype
         self.empty = np.empty((1, 0), dtype=dtype)
-        self.act = network.core.activation_buffer(1)
-        self.out = np.empty((1, network.core.out_features), dtype=dtype)
+        self.act = network.activation_buffer(1)
+        self.out = np.empty((1, network.out_features), dtype=dtype)
 
     def action(self, obs: np.ndarray) -> np.ndarray:
         """obs [O] -> a fresh [outputs] array."""
@@ -164,18 +172,18 @@ class FusedTD3:
 
     def __init__(self, agent: TD3):
         self.agent = agent
-        self.actor = _Network(agent.actor)
-        self.actor_target = _Network(agent.actor_target)
-        self.critic = _Network(agent.critic)
-        self.critic_target = _Network(agent.critic_target)
+        self.actor = _network(agent.actor)
+        self.actor_target = _network(agent.actor_target)
+        self.critic = _network(agent.critic)
+        self.critic_target = _network(agent.critic_target)
         self.dtype = self.critic.dtype
         scaling = agent.actor.scaling
         self.low, self.high = _vector(scaling.low, self.dtype), _vector(scaling.high, self.dtype)
         self.noise_std = _vector(agent.policy_noise_std, self.dtype)
         self.noise_clip = _vector(agent.noise_clip, self.dtype)
         self.exploration_std = _vector(agent.exploration_std, self.dtype)
-        self.obs_dim = self.actor.core.in_features
-        self.act_dim = self.actor.core.out_features
+        self.obs_dim = self.actor.in_features
+        self.act_dim = self.actor.out_features
         self.policy = _SingleObservation(self.actor)
         self.work = _Workspace(self.dtype)
         self._buffers: dict[tuple[int, int], _Buffers] = {}
@@ -267,16 +275,16 @@ class FusedSAC:
 
     def __init__(self, agent: SAC):
         self.agent = agent
-        self.actor = _Network(agent.actor)
-        self.critic = _Network(agent.critic)
-        self.critic_target = _Network(agent.critic_target)
+        self.actor = _network(agent.actor)
+        self.critic = _network(agent.critic)
+        self.critic_target = _network(agent.critic_target)
         self.dtype = self.critic.dtype
         actor = agent.actor
         self.scale = _vector(actor.scaling.scale, self.dtype)
         self.bias = _vector(actor.scaling.bias, self.dtype)
         self.log_std_range = (float(actor.log_std_min), float(actor.log_std_max))
-        self.obs_dim = self.actor.core.in_features
-        self.act_dim = self.actor.core.out_features // 2
+        self.obs_dim = self.actor.in_features
+        self.act_dim = self.actor.out_features // 2
         self.policy = _SingleObservation(self.actor)
         self.work = _Workspace(self.dtype)
         self._buffers: dict[tuple[int, int], _Buffers] = {}

@@ -249,3 +249,16 @@ def sac_actor_loss(q, log_prob, alpha, grad_q):  # pragma: no cover - compiled
         else:
             grad_q[b, 0] = grad_q[b, 1] = dtype(0.5) * g
     return total / batch
+
+
+# ---------------------------------------------------------------- dense networks (fused_dense)
+
+
+@njit(**_JIT)
+def relu_backward(grad, act):  # pragma: no cover - compiled
+    """ReLU's backward in place (autograd's ``threshold_backward``): grad = 0 where the
+    layer's output ``act`` is <= 0 (a NaN output keeps its gradient). Contiguous arrays of
+    one shape."""
+    g, a = grad.reshape(-1), act.reshape(-1)
+    for i in range(g.size):
+        g[i] = 0.0 if a[i] <= 0 else g[i]

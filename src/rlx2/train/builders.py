@@ -83,6 +83,19 @@ def optimizer_for(backend: str, device: str):
     return functools.partial(torch.optim.Adam, fused=True)
 
 
+def uses_fused_steps(backend: str, device: str, compiled: bool) -> bool:
+    """Whether the update runs the fused steps (``rlx2.algos.fused``) instead of autograd.
+
+    sparse: always (its backend is the CPU's). dense on a CPU with numba and without
+    --compile: the same fused loss code over BLAS passes, 1.3-1.6x faster than autograd
+    (docs/benchmarks.md). masked is the reference path; GPUs and --compile keep autograd.
+    """
+    if backend == "sparse":
+        return True
+    on_cpu = torch.device(device).type == "cpu"
+    return backend == "dense" and on_cpu and not compiled and config_module.numba_available()
+
+
 @functools.cache
 def _cpu_has_fused_adam() -> bool:
     try:
@@ -147,7 +160,7 @@ def build_resolved_agent(config: TrainConfig, spec: EnvSpec) -> tuple[Agent, Res
         hidden={name: resolved.network(name).hidden for name in NETWORKS},
         optimizer=optimizer_for(resolved.backend, config.run.device),
         compile_mode=compile_mode(config),
-        fused=resolved.backend == "sparse",
+        fused=uses_fused_steps(resolved.backend, config.run.device, config.run.compile),
     )
     registered = algorithm(config.algo)
     agent: Agent = registered.agent_class()(config=registered.section(config), **common)
