@@ -215,6 +215,17 @@ def test_fused_losses_and_gradients_equal_the_autograd_path(algo, nstep, dense_g
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+def update_side_by_side(agents, i, batch_seed, seed):
+    """Update ``i`` of every agent: the same batch (1-step windows for the first 6 updates,
+    then 3-step ones), each from the same generator state. Returns {name: metrics}."""
+    batch = window_batch(batch_seed + i, 1 if i < 6 else 3)
+    metrics = {}
+    for name, agent in agents.items():
+        torch.manual_seed(seed + i)
+        metrics[name] = agent.update(batch)
+    return metrics
+
+
 def parameter_gradients(network):
     """Every parameter's gradient (each must have one), then cleared."""
     out = [p.grad.clone() for p in network.parameters()]
@@ -286,11 +297,7 @@ def test_dense_fused_updates_track_the_autograd_path(algo):
         agents[name] = build_agent(make_config(algo, "dense", "dense"), SPEC)[0]
     agents["autograd"].fused = None
     for i in range(16):
-        batch = window_batch(300 + i, 1 if i < 6 else 3)
-        metrics = {}
-        for name, agent in agents.items():
-            torch.manual_seed(3000 + i)
-            metrics[name] = agent.update(batch)
+        metrics = update_side_by_side(agents, i, batch_seed=300, seed=3000)
         for key, value in metrics["autograd"].items():
             torch.testing.assert_close(
                 metrics["fused"][key], value, rtol=1e-4, atol=1e-5, msg=f"{key} {i}"
@@ -366,11 +373,7 @@ def test_fused_updates_track_both_references_through_topology_updates_and_n_step
     parameters, targets and chosen connections agree after every update."""
     agents = three_agents(algo, method, topology_interval=3, drop_fraction=0.5)
     for i in range(16):
-        batch = window_batch(100 + i, 1 if i < 6 else 3)
-        metrics = {}
-        for name, agent in agents.items():
-            torch.manual_seed(1000 + i)
-            metrics[name] = agent.update(batch)
+        metrics = update_side_by_side(agents, i, batch_seed=100, seed=1000)
         for name in ("masked", "autograd"):
             assert metrics[name].keys() == metrics["fused"].keys()
             for key, value in metrics[name].items():
@@ -461,11 +464,7 @@ def test_fused_adam_updates_equal_torch_adams_per_tensor_loop(
     assert isinstance(opt, LeanAdam) if backend == "dense" else opt.defaults["fused"]
     assert not agents["loop"].critic_opt.defaults["fused"]
     for i in range(12):
-        batch = window_batch(200 + i, 1 if i < 6 else 3)
-        metrics = {}
-        for name, agent in agents.items():
-            torch.manual_seed(2000 + i)
-            metrics[name] = agent.update(batch)
+        metrics = update_side_by_side(agents, i, batch_seed=200, seed=2000)
         assert metrics["fused"].keys() == metrics["loop"].keys()
         for key, value in metrics["loop"].items():
             torch.testing.assert_close(
