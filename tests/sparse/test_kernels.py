@@ -417,6 +417,32 @@ def test_lean_adam_equals_torch_adam(dtype):
     assert lean.state[ours[0]]["step"] == 30
 
 
+def test_lean_adam_reused_gradient_tensors_and_replaced_state_match_torch_adam():
+    """The fused steps write each gradient into the same tensor every step, which LeanAdam's
+    cached views rely on; a gradient or moment tensor replaced (load_state_dict), or a
+    parameter given new storage, must be read afresh."""
+    gen = torch.Generator().manual_seed(5)
+    ours = nn.Parameter(torch.randn(40, generator=gen))
+    theirs = nn.Parameter(ours.detach().clone())
+    lean, adam = LeanAdam([ours], lr=1e-2), torch.optim.Adam([theirs], lr=1e-2)
+    grad_buffer = torch.empty(40)
+    for i in range(12):
+        g = torch.randn(40, generator=gen)
+        grad_buffer.copy_(g)
+        ours.grad, theirs.grad = grad_buffer, g.clone()
+        if i == 4:  # new moment tensors (what load_state_dict does), same values
+            lean.load_state_dict(lean.state_dict())
+        if i == 8:  # new storage for the parameter, same values
+            ours.data = ours.data.clone()
+        if i == 10:  # a fresh gradient tensor
+            ours.grad = g.clone()
+        lean.step()
+        adam.step()
+        torch.testing.assert_close(ours, theirs, msg=f"step {i}")
+        for key in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(lean.state[ours][key], adam.state[theirs][key])
+
+
 def test_lean_adam_works_with_reset_moments_and_state_dict():
     param = nn.Parameter(torch.randn(6))
     lean = LeanAdam([param], lr=1e-3)

@@ -415,6 +415,9 @@ class FusedSAC:
         log alpha times g = -mean(log pi + target entropy), so g is the gradient (autograd's
         graph for one scalar cost more than the rest of this step's Python)."""
         agent = self.agent
-        grad = -(float(np.mean(log_prob.numpy(), dtype=np.float64)) + agent.target_entropy)
+        values = log_prob.numpy()  # np.add.reduce is np.mean's sum without its ~3 µs of Python
+        grad = -(
+            float(np.add.reduce(values, dtype=np.float64)) / values.size + agent.target_entropy
+        )
         agent.log_alpha.grad = torch.tensor(grad, dtype=agent.log_alpha.dtype)
         return torch.tensor(float(agent.log_alpha.detach()) * grad)
