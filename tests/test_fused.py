@@ -278,6 +278,20 @@ def test_dense_runs_the_fused_steps_on_a_cpu_with_numba_and_without_compile(monk
     assert fused_of("dense", "dense") is None
 
 
+def test_batch_arrays_are_views_and_other_devices_are_refused():
+    from rlx2.algos.fused import _array
+    from rlx2.errors import ConfigError
+
+    x = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    assert np.shares_memory(_array(x, np.dtype(np.float32)), x.numpy())
+    graded = x.clone().requires_grad_()
+    np.testing.assert_array_equal(_array(graded, np.dtype(np.float32)), x.numpy())
+    doubled = _array(x, np.dtype(np.float64))  # a converted copy
+    assert doubled.dtype == np.float64 and not np.shares_memory(doubled, x.numpy())
+    with pytest.raises(ConfigError, match="run on the CPU"):
+        _array(torch.empty(2, 3, device="meta"), np.dtype(np.float32))
+
+
 def test_relu_backward_is_autograds_threshold_backward():
     """Zeroed where the layer's output is <= 0 (0, -0, negatives); a NaN output keeps it."""
     act = np.array([[1.5, 0.0, -0.0, -2.0], [np.nan, 3.0, 1e-30, -1e-30]], np.float32)

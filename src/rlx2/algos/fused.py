@@ -54,9 +54,12 @@ def _network(module: torch.nn.Module) -> _Network | DenseHeads:
 
 def _array(x: Tensor, dtype: np.dtype) -> np.ndarray:
     """A NumPy view of a CPU batch tensor (a copy only if dtype or layout differ)."""
-    if x.device.type != "cpu":
-        raise ConfigError("fused sparse steps run on the CPU: sample batches on the CPU")
-    array = x.detach().numpy()
+    try:
+        array = x.numpy()  # a replay batch: no grad, on the CPU (the checks below cost more)
+    except (RuntimeError, TypeError):  # requires grad, or another device
+        if x.device.type != "cpu":
+            raise ConfigError("fused steps run on the CPU: sample batches on the CPU") from None
+        array = x.detach().numpy()
     return (
         array
         if array.dtype == dtype and array.flags.c_contiguous
@@ -259,7 +262,7 @@ class FusedTD3:
         act_critic = work.activations(self.critic, batch_size)
         self.actor.forward(obs, buf.empty, act_actor, buf.actions)
         self.critic.forward(obs, buf.actions, act_critic, buf.q1, heads=1)
-        loss = -float(buf.q1.mean(dtype=np.float64))
+        loss = -float(np.add.reduce(buf.q1.reshape(-1), dtype=np.float64)) / batch_size
         self.critic.second_input_gradient(
             buf.grad_q1, act_critic, self.obs_dim, buf.grad_actions,
             work.scratch(self.critic.act_rows, batch_size), heads=1,
