@@ -87,7 +87,7 @@ def uses_fused_steps(backend: str, device: str, compiled: bool) -> bool:
     """Whether the update runs the fused steps (``rlx2.algos.fused``) instead of autograd.
 
     sparse: always (its backend is the CPU's). dense on a CPU with numba and without
-    --compile: the same fused loss code over BLAS passes, 1.3-1.6x faster than autograd
+    --compile: the same fused loss code over BLAS passes, 1.2-1.3x faster than autograd
     (docs/benchmarks.md). masked is the reference path; GPUs and --compile keep autograd.
     """
     if backend == "sparse":
