@@ -10,7 +10,7 @@ dense backend runs the same fused loss and target code as the sparse one, tied t
 autograd reference by the same tests (tests/test_fused.py).
 
 Buffers are SparseMLP's shape, [in_features + rows, B] (the input, then every neuron), but
-each block is laid out batch-major ([B, width]), the layout BLAS multiplies fastest here.
+each block is laid out batch-major ([B, width]), as nn.Linear computes it.
 """
 
 from __future__ import annotations
