@@ -1,8 +1,8 @@
 """The dense networks' passes for the fused training steps (``rlx2.algos.fused``), CPU.
 
-A dense update on autograd spends about half its time outside the matrix products: per-op
-dispatch, the autograd engine, and ReLU's forward and backward into freshly allocated
-tensors (docs/benchmarks.md). :class:`DenseHeads` gives the fused steps the same passes over
+In the profile of a dense SAC update on autograd the matrix products took half the time; much
+of the rest was per-op dispatch, the autograd engine, and ReLU's forward and backward into
+freshly allocated tensors (docs/benchmarks.md). :class:`DenseHeads` gives the fused steps the same passes over
 a network's ``nn.Linear`` weights that :class:`~rlx2.sparse.kernels.SparseMLP` gives them over
 the compact storage: forward into caller-owned buffers, backward into gradient tensors kept
 between steps, BLAS (``torch.mm``/``addmm``) for the products and in-place ReLU. So the
