@@ -257,14 +257,20 @@ def test_round_order_rotates_by_one_each_round():
     assert round_order([], 3) == []
 
 
+def run_memory_child(steps: int, timeout: float) -> subprocess.CompletedProcess:
+    """benchmarks/memory.py's child run of RLx2 on its default task: RSS every 200 steps
+    after 1 000 warm-up steps."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
+    return subprocess.run(
+        [sys.executable, str(script), "--child", "rlx2", "--tasks", "--methods",
+         "--steps", str(steps), "--every", "200", "--learning-starts", "1000"],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
 def test_memory_benchmark_reads_the_rss_of_a_short_run():
     """benchmarks/memory.py (b) drives the trainer's loop itself: a smoke run keeps it working."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--child", "rlx2", "--tasks", "--methods",
-         "--steps", "1400", "--every", "200", "--learning-starts", "1000"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    done = run_memory_child(1400, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["measure"] == "rss" and result["method"] == "rlx2"
@@ -278,12 +284,7 @@ def test_memory_benchmark_reads_the_rss_of_a_short_run():
 
 
 def test_memory_benchmark_refuses_a_run_too_short_for_two_readings():
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--child", "rlx2", "--tasks", "--methods",
-         "--steps", "1200", "--every", "200", "--learning-starts", "1000"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = run_memory_child(1200, timeout=120)
     assert done.returncode == 2
     assert "--steps must leave two RSS readings" in done.stderr.splitlines()[-1]
     assert "Traceback" not in done.stderr
