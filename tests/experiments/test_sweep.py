@@ -6,6 +6,8 @@ import contextlib
 import dataclasses
 import io
 import json
+import multiprocessing
+import os
 import sys
 from pathlib import Path
 
@@ -369,6 +371,37 @@ def test_interrupted_run_is_resumed(tmp_path, monkeypatch, capfd):
     assert f"resume {job.run_dir}" in log and "resumed at step 300" in log
     print("stdout works again")
     assert "stdout works again" in capfd.readouterr().out
+
+
+def test_a_worker_killed_mid_run_is_a_failed_job_not_a_driver_crash(tmp_path):
+    """A worker that dies without answering (SIGKILL, out of memory) leaves its pipe at EOF: the
+    driver records the job as failed and carries on. The kill comes once the run has started
+    writing, so the worker already holds its end of the pipe (before that, multiprocessing's
+    fd-passing thread in the driver still holds it and there is no EOF to see)."""
+    import signal
+    import threading
+    import time
+
+    path = tiny_sweep_file(tmp_path / "s.yaml", grid="seed: [5]")
+    spec = apply_overrides(load_sweep_file(path), sets=["total-steps=1000000"])
+    (job,) = plan_jobs(spec, tmp_path / "out")
+    results = []
+
+    def kill_once_training(job):
+        def kill():
+            deadline = time.monotonic() + 120
+            while not (Path(job.run_dir) / "config.json").exists():
+                assert time.monotonic() < deadline, "the run never started"
+                time.sleep(0.05)
+            (child,) = multiprocessing.active_children()
+            os.kill(child.pid, signal.SIGKILL)
+
+        threading.Thread(target=kill, daemon=True).start()
+
+    launch.run_local([job], 1, kill_once_training, lambda job, result: results.append(result))
+    (result,) = results
+    assert result.status == "failed", result
+    assert result.error == f"job process died (exit code {-signal.SIGKILL})"
 
 
 @pytest.mark.slow

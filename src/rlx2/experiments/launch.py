@@ -254,6 +254,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _answer(receiver) -> JobResult | None:
+    """The worker's result, or None if it died without one: poll() is also true at EOF (the
+    worker's end closed by its death), where recv() raises EOFError."""
+    try:
+        return receiver.recv() if receiver.poll() else None
+    except (EOFError, OSError):
+        return None
+
+
 def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Finished) -> None:
     """Each job in its own spawned process, at most ``workers`` at a time."""
     import multiprocessing as mp
@@ -277,7 +286,7 @@ def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Fin
                     started(job)
                 for sentinel in wait(list(running)):
                     job, process, receiver = running.pop(sentinel)
-                    result = receiver.recv() if receiver.poll() else None
+                    result = _answer(receiver)
                     receiver.close()
                     process.join()
                     if result is None:  # killed (out of memory, signal) before it could answer
