@@ -2,7 +2,7 @@
 
 For a sparse run and a dense run of the same task (same actor shape), the script exports
 each final actor as a policy file and as C (``auto`` layout; for the sparse run also every
-layer dense), compiles every C policy with a small timing harness (``cc -std=c99 -O2`` by
+layer CSR and every layer dense), compiles every C policy with a small timing harness (``cc -std=c99 -O2`` by
 default) and times one observation per call:
 
 - ``c_*``: the harness calls ``PREFIX_act`` on a cycle of observations (``clock_gettime``);
@@ -157,7 +157,7 @@ def main() -> None:
         }
         layouts = {"c_" + name: "auto"}
         if name == "sparse":
-            layouts["c_sparse_dense_layout"] = "dense"
+            layouts |= {"c_sparse_csr_layout": "csr", "c_sparse_dense_layout": "dense"}
         for variant, layout in layouts.items():
             c_dir = work / variant
             result = export_c(run_dir, c_dir, prefix=variant, layout=layout)
@@ -254,6 +254,7 @@ def markdown(result: dict) -> str:
     sparse_meta = fp["c_sparse"]["metadata"]
     rows = [
         ("C, sparse actor (`--format c`)", "c_sparse", "c"),
+        ('C, sparse actor, CSR layers (`c_policy(..., layout="csr")`)', "c_sparse_csr_layout", "c"),
         ("C, sparse actor, every layer dense (`--format c --dense`)", "c_sparse_dense_layout", "c"),
         ("C, dense actor (`--format c`)", "c_dense", "c"),
         ("NumPy `load_policy`, sparse actor (`auto`)", "numpy_sparse", "numpy"),

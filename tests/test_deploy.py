@@ -27,6 +27,7 @@ from rlx2.deploy.c_export import (
     _array_text,
     c_policy,
     check_prefix,
+    column_order,
     write_c_policy,
 )
 from rlx2.deploy.export import (
@@ -550,7 +551,7 @@ def record_of(layers, scale, offset, algo="td3"):
 
 
 @needs_cc
-@pytest.mark.parametrize("layout", ["csr", "dense", "auto"])
+@pytest.mark.parametrize("layout", ["coo", "csr", "dense", "auto"])
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_c_export_computes_the_numpy_policy(case, layout, runs, exported, tmp_path):
     record = load_policy_record(exported[case])
@@ -566,14 +567,14 @@ def test_c_export_computes_the_numpy_policy(case, layout, runs, exported, tmp_pa
     # bound 3e-4 to 4e-3, differences 6e-8 to 1.2e-6; docs/deploy.md), so also hold C to
     # 1e-5 of NumPy, the tolerance of the NumPy-vs-torch test above.
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
-    # auto: CSR where it takes fewer bytes than the dense matrix (4 per weight): 4-byte value
-    # and 1-byte index per active weight, 1-byte count per row (all widths <= 255 here).
+    # auto: COO where it takes fewer bytes than the dense matrix (4 per weight): 4-byte value
+    # and two 1-byte indices per active weight (all widths <= 255 here).
     by_bytes = tuple(
-        "csr" if 5 * layer.num_active + layer.n_out < 4 * layer.n_out * layer.n_in else "dense"
+        "coo" if 6 * layer.num_active < 4 * layer.n_out * layer.n_in else "dense"
         for layer in record.layers
     )
-    assert ("csr" in by_bytes) == case[1].startswith("rigl")
-    expected_layouts = {"csr": ("csr",) * 3, "dense": ("dense",) * 3, "auto": by_bytes}
+    assert ("coo" in by_bytes) == case[1].startswith("rigl")
+    expected_layouts = {"auto": by_bytes} | {kind: (kind,) * 3 for kind in ("coo", "csr", "dense")}
     assert policy.layouts == expected_layouts[layout]
     if layout == "auto":  # and the torch actor it came from (the NumPy tests' tolerance)
         agent, _, _ = load_final_agent(runs[case])
@@ -581,13 +582,14 @@ def test_c_export_computes_the_numpy_policy(case, layout, runs, exported, tmp_pa
 
 
 @needs_cc
-@pytest.mark.parametrize("layout", ["csr", "dense"])
+@pytest.mark.parametrize("layout", ["coo", "csr", "dense"])
 @pytest.mark.parametrize(
     ("widths", "density", "expect_types"),
     [
         ([5, 8, 7, 3, 2], 0.4, {"unsigned char"}),  # 3 hidden layers: the buffers alternate
         ([4, 2], 0.6, {"unsigned char"}),  # no hidden layer: obs -> action, no buffers
         # csr layer 0: indices >= 256 and rows of > 255 weights; layer 1: both fit 8 bits.
+        # coo layer 0: input indices >= 256, output indices < 40.
         # dense: 300 = 37 blocks of 8 partial sums + a tail of 4; 40 = 5 blocks.
         ([300, 40, 2], 0.9, {"unsigned short", "unsigned char"}),
         ([6, 9, 9, 2], 0.0, set()),  # no active weight at all: every layer is its bias
@@ -609,7 +611,7 @@ def test_c_export_of_hand_made_policies(widths, density, expect_types, layout, t
     assert_within_float32_bound(got, record, obs, "C")
     assert_within_float32_bound(NumpyPolicy.from_record(record, "csr")(obs), record, obs, "NumPy")
     int_types = {a.c_type for a in policy.arrays if a.c_type != "float"}
-    assert int_types == (expect_types if layout == "csr" else set())
+    assert int_types == (expect_types if layout != "dense" else set())
     hidden = widths[1:-1]
     buffers = max(hidden[0::2], default=0) + max(hidden[1::2], default=0)
     partial_sums = 8 if layout == "dense" and max(widths[:-1]) >= 32 else 0
@@ -637,9 +639,44 @@ def test_c_footprint_is_what_the_compiler_allocates(tmp_path):
     assert [int(v) for v in out] == [policy.const_bytes, policy.const_bytes, 4 * (32 + 24)]
     by_hand = 4 * (32 + 24 + 3) + 2 * 4 * 3  # biases, action scaling
     for (weight, mask, _), kind in zip(layers, policy.layouts, strict=True):
-        nnz = int(mask.sum())
-        by_hand += nnz * (4 + 1) + mask.shape[0] if kind == "csr" else 4 * weight.size
-    assert policy.const_bytes == by_hand and policy.layouts == ("csr", "csr", "dense")
+        by_hand += int(mask.sum()) * (4 + 1 + 1) if kind == "coo" else 4 * weight.size
+    assert policy.const_bytes == by_hand and policy.layouts == ("coo", "coo", "dense")
+    csr = c_policy(record, "fp", "csr")  # one index byte less per active weight, one per row
+    assert csr.const_bytes == by_hand - sum(int(m.sum()) - m.shape[0] for _, m, _ in layers[:2]) - (
+        4 * 3 * 24 - (5 * 3 * 24 + 3)
+    )
+
+
+def test_coo_lists_weights_column_by_column():
+    rng = np.random.default_rng(3)
+    ((weight, mask, bias),) = random_layers(rng, [9, 7], 0.4)
+    record = record_of([(weight, mask, bias)], np.ones(7, np.float32), np.zeros(7, np.float32))
+    expected = [(r, c, weight[r, c]) for c in range(9) for r in range(7) if mask[r, c]]
+    rows, cols, values = column_order(record.layers[0])
+    assert list(zip(rows.tolist(), cols.tolist(), values.tolist(), strict=True)) == expected
+
+
+@needs_cc
+@pytest.mark.parametrize("widths", [[5, 8, 7, 3, 2], [300, 40, 2], [4, 2]])
+def test_coo_and_csr_compute_the_same_floats(widths, tmp_path):
+    """Both add each output's products in input order, then the bias: bit for bit the same,
+    for extreme observations too (signed zeros, infinities, NaN, overflowing products)."""
+    rng = np.random.default_rng(sum(widths))
+    layers = random_layers(rng, widths, 0.3)
+    layers[0][1][1] = False  # an empty row
+    layers[0][0][1] = 0.0
+    scale, offset = np.full(widths[-1], 2.0, np.float32), np.zeros(widths[-1], np.float32)
+    record = record_of(layers, scale, offset)
+    obs = observations(widths[0], 300)
+    obs[:10] = 0.0
+    obs[10:20] = -0.0
+    obs[20, 0], obs[21, :2], obs[22, 0] = np.inf, [np.inf, -np.inf], np.nan
+    obs[30:40] = np.float32(3e38) * np.sign(obs[30:40])  # products overflow to inf
+    got = {}
+    for layout in ("coo", "csr"):
+        write_c_policy(c_policy(record, layout, layout), tmp_path)
+        got[layout] = c_actions(tmp_path, layout, obs)
+    assert got["coo"].tobytes() == got["csr"].tobytes()
 
 
 @needs_cc

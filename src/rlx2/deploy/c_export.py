@@ -15,10 +15,13 @@ The generated code (docs/deploy.md, "C export: no Python on the device"):
   buffers of activations (and 8 partial sums for wide dense layers), and no header but
   ``<math.h>`` (``tanhf``).
 
-A layer is stored either as CSR or as a dense matrix (:data:`LAYOUTS`). The CSR row pointer
-is stored as its differences (row lengths), so that every integer array fits 8 or 16 bits
-whatever the layer's number of active weights; that is why layers are limited to
-:data:`MAX_WIDTH` units. Integer arrays use ``unsigned char`` when their largest value fits
+A layer is stored as COO, CSR or a dense matrix (:data:`LAYOUTS`). COO (the default for sparse
+layers) lists the active weights column by column with their output and input indices and is
+computed by one branch-free loop that adds each product to its output; CSR stores the row
+pointer as its differences (row lengths) and sums each row in a loop of its own. Both add each
+output's products in input order, so they compute the same floats bit for bit. Every integer
+array fits 8 or 16 bits whatever the layer's number of active weights; that is why layers are
+limited to :data:`MAX_WIDTH` units. Integer arrays use ``unsigned char`` when their largest value fits
 8 bits, ``unsigned short`` otherwise (C99 guarantees at least 8 and 16 bits; no <stdint.h>).
 
 This module needs NumPy and no torch (an import-linter contract keeps it so): a policy
@@ -38,9 +41,15 @@ from rlx2.deploy.numpy_policy import PolicyRecord, RecordLayer
 from rlx2.errors import ConfigError
 from rlx2.train.rundir import atomic_write_bytes
 
-LAYOUTS = ("auto", "csr", "dense")
-"""How each layer is stored in C: csr (active weights, their input indices, row lengths),
-dense (every weight), or auto: per layer whichever takes fewer bytes of constant data."""
+LAYOUTS = ("auto", "coo", "csr", "dense")
+"""How each layer is stored in C: coo (active weights in column order, their output and input
+indices), csr (active weights, their input indices, row lengths), dense (every weight), or
+auto: per layer coo where it takes fewer bytes of constant data than dense, else dense.
+
+coo is the fast sparse form: one loop over the active weights with no branch on row lengths
+(short rows of varying length made CSR's inner loop mispredict once per row; the Walker2d
+RLx2 actor took 1.2 µs in coo and 2.9 µs in csr at ``-O2``, docs/deploy.md). csr is the
+smallest: one index byte less per active weight, one more per output row."""
 
 MAX_WIDTH = 65535
 """Largest layer width: row lengths and input indices must fit ``unsigned short``."""
@@ -129,11 +138,33 @@ def csr_bytes(layer: RecordLayer) -> int:
     )
 
 
+def coo_bytes(layer: RecordLayer) -> int:
+    """Constant bytes of ``layer``'s weights in the COO layout (bias excluded)."""
+    if layer.num_active == 0:
+        return 0
+    rows = np.repeat(np.arange(layer.n_out), np.diff(layer.indptr))
+    return layer.num_active * (
+        4
+        + _C_TYPE_BYTES[_index_type(int(rows.max()))]
+        + _C_TYPE_BYTES[_index_type(int(layer.indices.max()))]
+    )
+
+
 def choose_layout(layer: RecordLayer, layout: str) -> str:
-    """ "csr" or "dense" for ``layer`` (``layout="auto"``: the one with fewer constant bytes)."""
+    """The layout of ``layer`` (``layout="auto"``: coo if it takes fewer constant bytes than
+    dense, else dense)."""
     if layout != "auto":
         return layout
-    return "csr" if csr_bytes(layer) < 4 * layer.n_out * layer.n_in else "dense"
+    return "coo" if coo_bytes(layer) < 4 * layer.n_out * layer.n_in else "dense"
+
+
+def column_order(layer: RecordLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``layer``'s active weights column by column, rows ascending within a column:
+    (output indices, input indices, values). Each output then receives its products in input
+    order, the order of a CSR row."""
+    rows = np.repeat(np.arange(layer.n_out), np.diff(layer.indptr))
+    order = np.lexsort((rows, layer.indices))  # by input index, then output index
+    return rows[order], layer.indices[order], layer.values[order]
 
 
 def _literal(value: float | int, c_type: str) -> str:
@@ -174,6 +205,14 @@ def _layer_arrays(prefix: str, i: int, layer: RecordLayer, layout: str) -> list[
         arrays = [CArray(f"{name}_weight", "float", weight.shape, weight)]
     elif layer.num_active == 0:
         arrays = []
+    elif layout == "coo":
+        rows, cols, values = column_order(layer)
+        n = layer.num_active
+        arrays = [
+            CArray(f"{name}_row", _index_type(int(rows.max())), (n,), rows),
+            CArray(f"{name}_col", _index_type(int(cols.max())), (n,), cols),
+            CArray(f"{name}_value", "float", (n,), values),
+        ]
     else:
         lengths = np.diff(layer.indptr)  # [out]
         arrays = [
@@ -248,6 +287,20 @@ def _layer_code(prefix: str, i: int, layer: RecordLayer, layout: str, src: str, 
         if last
         else f"        {dst}[r] = acc > 0.0f ? acc : 0.0f;\n"
     )
+    if layout == "coo" and layer.num_active:
+        # Scatter into dst (the outputs start at 0, as CSR's acc does), then bias and
+        # activation: consecutive products go to different outputs, so the adds overlap.
+        return (
+            head
+            + f"    for (r = 0; r < {layer.n_out}u; ++r)\n"
+            + f"        {dst}[r] = 0.0f;\n"
+            + f"    for (k = 0; k < {layer.num_active}u; ++k)\n"
+            + f"        {dst}[{name}_row[k]] += {name}_value[k] * {src}[{name}_col[k]];\n"
+            + f"    for (r = 0; r < {layer.n_out}u; ++r) {{\n"
+            + f"        acc = {dst}[r] + {name}_bias[r];\n"
+            + store
+            + "    }\n"
+        )
     return (
         head
         + reset
@@ -302,8 +355,11 @@ def c_policy(record: PolicyRecord, prefix: str = DEFAULT_PREFIX, layout: str = "
         declarations.append(f"    float part[{PARTIAL_SUMS}];\n")
     if "dense" in layouts:
         declarations.append("    unsigned int c;\n" if not partial else "    unsigned int c, j;\n")
-    if any(k == "csr" and layer.num_active for k, layer in zip(layouts, layers, strict=True)):
-        declarations.append("    unsigned long k, end;\n")
+    sparse = {k for k, layer in zip(layouts, layers, strict=True) if layer.num_active} - {"dense"}
+    if sparse:
+        declarations.append(
+            "    unsigned long k, end;\n" if "csr" in sparse else "    unsigned long k;\n"
+        )
     declarations.append("    float acc;\n")
 
     meta = record.metadata
@@ -354,9 +410,10 @@ void {prefix}_act(const float *obs, float *action);
  *
  * {num_active} of {num_weights} weights active (sparsity {1 - num_active / num_weights:.4f}).
 {layer_lines}
- * csr layers keep the active weights (value), their input indices (index) and each output
- * row's count (row_len); dense layers every weight. Floats are C99 hexadecimal constants,
- * exactly the exported float32 values. Rows sum in float32 in index order (dense rows of
+ * coo layers keep the active weights column by column (value) with their output (row) and
+ * input (col) indices; csr layers the active weights (value), their input indices (index) and
+ * each output row's count (row_len); dense layers every weight. Floats are C99 hexadecimal
+ * constants, exactly the exported float32 values. Rows sum in float32 in index order (dense rows of
  * {PARTIAL_SUMS_FROM}+ inputs in {PARTIAL_SUMS} interleaved partial sums); the NumPy policy sums in other
  * orders, so actions agree to float32 rounding, not bit for bit (docs/deploy.md).
  */
@@ -427,6 +484,8 @@ __all__ = [
     "check_c_out",
     "check_prefix",
     "choose_layout",
+    "column_order",
+    "coo_bytes",
     "csr_bytes",
     "write_c_policy",
 ]
