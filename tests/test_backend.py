@@ -365,6 +365,37 @@ def test_checkpoint_round_trip_continues_identically():
     assert agent.critic_updater.stats() == restored.critic_updater.stats()
 
 
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+@pytest.mark.parametrize("backend", ["dense", "masked", "sparse"])
+def test_target_averaging_follows_the_live_parameters(algo, backend):
+    """The algorithms list each target's and network's parameters once (TargetAverager): after
+    topology updates and a checkpoint load those lists must still be the networks' own
+    parameters, and one averaging step must be target <- 0.995 target + 0.005 online."""
+    config = make_config(
+        algo, backend, "rigl" if backend != "dense" else "dense", topology_interval=2
+    )
+    data = batches(6)
+    torch.manual_seed(0)
+    agent, _ = build_agent(config, SPEC)
+    for batch in data[:5]:
+        agent.update(batch)
+    if backend != "dense":
+        assert agent.critic_updater.topology_updates >= 1
+    agent.load_state_dict(copy.deepcopy(agent.state_dict()))
+    agent.update(data[5])
+    networks = agent.networks()
+    averagers = getattr(agent, "target_averagers", None) or (agent.target_averager,)
+    names = ["critic", "actor"][: len(averagers)]
+    for name, average in zip(names, averagers, strict=True):
+        target, online = networks[f"{name}_target"], networks[name]
+        assert all(a is b for a, b in zip(average.target, target.parameters(), strict=True))
+        assert all(a is b for a, b in zip(average.online, online.parameters(), strict=True))
+        before = [p.detach().clone() for p in target.parameters()]
+        average(0.005)
+        for old, new, live in zip(before, target.parameters(), online.parameters(), strict=True):
+            torch.testing.assert_close(new, 0.995 * old + 0.005 * live.detach())
+
+
 def test_updater_rejects_a_state_whose_masks_differ():
     torch.manual_seed(0)
     agent, _ = build_agent(make_config("td3", "sparse", topology_interval=2), SPEC)

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rlx2.errors import ConfigError
+
 
 class WeightUpdater(Protocol):
     """The hook through which an algorithm changes one network's weights (spec §2–§3).
@@ -62,10 +64,29 @@ class Agent(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-@torch.no_grad()
+class TargetAverager:
+    """Polyak averaging of one target network: target ← (1 − τ)·target + τ·online, for every
+    parameter (one fused foreach call).
+
+    The parameter lists are taken once. Parameters keep their identity for an algorithm's
+    life, as its optimisers already require: topology updates, ``load_state_dict`` and
+    checkpoints write in place (tests/test_algos.py checks it). Listing them on every call
+    cost ~2 % of a sparse TD3 update.
+    """
+
+    def __init__(self, target: nn.Module, online: nn.Module):
+        self.target, self.online = list(target.parameters()), list(online.parameters())
+        if [p.shape for p in self.target] != [p.shape for p in self.online]:
+            raise ConfigError("TargetAverager: target and online networks differ in shape")
+
+    @torch.no_grad()
+    def __call__(self, tau: float) -> None:
+        torch._foreach_lerp_(self.target, self.online, tau)
+
+
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """target ← (1 − τ)·target + τ·online, for every parameter (one fused foreach call)."""
-    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+    """target ← (1 − τ)·target + τ·online once (the algorithms keep a :class:`TargetAverager`)."""
+    TargetAverager(target, online)(tau)
 
 
 class CompiledLosses:

@@ -15,10 +15,10 @@ from torch.nn import functional as F
 
 from rlx2.algos.common import (
     CompiledLosses,
+    TargetAverager,
     WeightUpdater,
     as_tensor,
     frozen,
-    polyak_update,
 )
 from rlx2.algos.fused import FusedSAC
 from rlx2.algos.td3 import NetworkSetup, OptimizerFactory, dense_networks
@@ -68,6 +68,7 @@ class SAC:
         self.critic, self.critic_updater = setup_network("critic", critic)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_updater.follow(self.critic_target)
+        self.target_averager = TargetAverager(self.critic_target, self.critic)
         self.log_alpha = torch.tensor(
             float(np.log(config.init_alpha)), device=self.device, requires_grad=True
         )
@@ -194,7 +195,7 @@ class SAC:
         alpha_loss = self.alpha_backward(log_prob)
         self.alpha_opt.step()
 
-        polyak_update(self.critic_target, self.critic, self.agent.tau)
+        self.target_averager(self.agent.tau)
         return {
             "loss/critic": critic_loss,
             "loss/actor": actor_loss,

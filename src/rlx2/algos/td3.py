@@ -17,10 +17,10 @@ from torch.nn import functional as F
 
 from rlx2.algos.common import (
     CompiledLosses,
+    TargetAverager,
     WeightUpdater,
     as_tensor,
     frozen,
-    polyak_update,
 )
 from rlx2.algos.fused import FusedTD3
 from rlx2.config import AgentConfig, TD3Config
@@ -79,6 +79,10 @@ class TD3:
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_updater.follow(self.actor_target)
         self.critic_updater.follow(self.critic_target)
+        self.target_averagers = (
+            TargetAverager(self.critic_target, self.critic),
+            TargetAverager(self.actor_target, self.actor),
+        )
         self.actor_opt = optimizer(self.actor.parameters(), lr=agent.actor_lr)
         self.critic_opt = optimizer(self.critic.parameters(), lr=agent.critic_lr)
         scale = self.actor.scaling.scale
@@ -178,8 +182,8 @@ class TD3:
         return metrics
 
     def update_targets(self) -> None:
-        polyak_update(self.critic_target, self.critic, self.agent.tau)
-        polyak_update(self.actor_target, self.actor, self.agent.tau)
+        for average in self.target_averagers:
+            average(self.agent.tau)
 
     # ----- state --------------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
