@@ -75,7 +75,8 @@ class TargetAverager:
     """
 
     def __init__(self, target: nn.Module, online: nn.Module):
-        self.target, self.online = list(target.parameters()), list(online.parameters())
+        self.target: list[Tensor] = list(target.parameters())
+        self.online: list[Tensor] = list(online.parameters())
         if [p.shape for p in self.target] != [p.shape for p in self.online]:
             raise ConfigError("TargetAverager: target and online networks differ in shape")
 
