@@ -288,3 +288,22 @@ def test_memory_benchmark_refuses_a_run_too_short_for_two_readings():
     assert done.returncode == 2
     assert "--steps must leave two RSS readings" in done.stderr.splitlines()[-1]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_update_parts_benchmark_runs_and_its_one_call_critic_step_equals_the_fused_one():
+    """benchmarks/update_parts.py: every variant runs, and its one-call prototype of TD3's
+    critic step (checked against FusedTD3.critic_backward before timing) still computes the
+    same losses and gradients: docs/benchmarks.md cites its figures."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "update_parts.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--cases", "td3:Hopper-v5", "--repeats", "1",
+         "--updates", "2"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result["share_of_full_cpu"]) == {
+        "full", "no_adam", "no_polyak", "losses_only", "critic_one_call", "losses_only_one_call"
+    }  # fmt: skip
+    assert result["share_of_full_cpu"]["full"] == 1.0
