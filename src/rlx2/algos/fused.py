@@ -420,14 +420,14 @@ class FusedSAC:
         )
         return _scalar(loss), torch.from_numpy(buf.log_prob.copy())
 
-    def alpha_backward(self, log_prob: Tensor) -> Tensor:
-        """``SAC.alpha_loss(log_prob)`` with its gradient in ``log_alpha.grad``: the loss is
-        log alpha times g = -mean(log pi + target entropy), so g is the gradient (autograd's
-        graph for one scalar cost more than the rest of this step's Python)."""
+    def alpha_backward(self, log_prob: Tensor) -> tuple[Tensor, Tensor]:
+        """``SAC.alpha_backward``: ``SAC.alpha_loss(log_prob)`` with its gradient in
+        ``log_alpha.grad``, and −mean(log pi). The loss is log alpha times
+        g = -mean(log pi + target entropy), so g is the gradient (autograd's graph for one
+        scalar cost more than the rest of this step's Python)."""
         agent = self.agent
         values = log_prob.numpy()  # np.add.reduce is np.mean's sum without its ~3 µs of Python
-        grad = -(
-            float(np.add.reduce(values, dtype=np.float64)) / values.size + agent.target_entropy
-        )
+        mean_log_prob = float(np.add.reduce(values, dtype=np.float64)) / values.size
+        grad = -(mean_log_prob + agent.target_entropy)
         agent.log_alpha.grad = torch.scalar_tensor(grad, dtype=agent.log_alpha.dtype)
-        return _scalar(float(agent.log_alpha.detach()) * grad)
+        return _scalar(agent.log_alpha.item() * grad), _scalar(-mean_log_prob)

@@ -154,13 +154,14 @@ class SAC:
         """Temperature loss −log α · (log π + H̄), averaged over the batch (log π detached)."""
         return -(self.log_alpha * (log_prob + self.target_entropy)).mean()
 
-    def alpha_backward(self, log_prob: Tensor) -> Tensor:
-        """``alpha_loss(log_prob)``, its gradient left in ``log_alpha.grad``."""
+    def alpha_backward(self, log_prob: Tensor) -> tuple[Tensor, Tensor]:
+        """``alpha_loss(log_prob)``, its gradient left in ``log_alpha.grad``, and the entropy
+        estimate −mean(log π) (the update's metric, from the same batch)."""
         if self.fused is not None:
             return self.fused.alpha_backward(log_prob)
         loss = self.alpha_loss(log_prob)
         loss.backward()
-        return loss.detach()
+        return loss.detach(), -log_prob.detach().mean()
 
     def critic_backward(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
         """``critic_loss(batch)``, its gradients left in the critic's ``.grad``."""
@@ -192,16 +193,16 @@ class SAC:
         self.actor_updater.step(self.actor_opt)
 
         self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss = self.alpha_backward(log_prob)
+        alpha_loss, entropy = self.alpha_backward(log_prob)
         self.alpha_opt.step()
 
         self.target_averager(self.agent.tau)
         return {
             "loss/critic": critic_loss,
             "loss/actor": actor_loss,
-            "loss/alpha": alpha_loss.detach(),
+            "loss/alpha": alpha_loss,
             "alpha": self.alpha,
-            "entropy": -log_prob.mean(),
+            "entropy": entropy,
             "q/q1": q1_mean,
             "q/target": target_mean,
         }
