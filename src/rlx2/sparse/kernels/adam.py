@@ -49,7 +49,8 @@ class LeanAdam(torch.optim.Optimizer):
                 elif p.grad is not None:
                     p.grad.zero_()
 
-    @torch.no_grad()
+    # No torch.no_grad(): the update writes through NumPy views, so grad mode plays no part,
+    # and entering and leaving the context cost 1-2 % of a sparse update (A/B).
     def step(self, closure=None):  # type: ignore[override]
         if closure is not None:
             raise ConfigError("LeanAdam.step takes no closure")
