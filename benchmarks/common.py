@@ -64,3 +64,45 @@ def write_new_json(path: Path, obj: object) -> None:
         tmp.unlink()
         raise FileExistsError(f"{path} exists")
     os.replace(tmp, path)
+
+
+def parse_cases(parser, cases: list[str], output: Path | None) -> list[tuple[str, str]]:
+    """(algo, env) of each ``ALGO:ENV`` of ``--cases`` (a parser error otherwise); an
+    existing ``--output`` is refused before anything runs."""
+    for case in cases:
+        if case.count(":") != 1 or case.split(":")[0] not in ("td3", "sac"):
+            parser.error(f"--cases: {case!r} is not ALGO:ENV with ALGO td3 or sac")
+    if output is not None and output.exists():
+        parser.error(f"--output {output} exists; choose another")
+    return [(case.split(":")[0], case.split(":")[1]) for case in cases]
+
+
+def run_cases(
+    benchmark: str,
+    cases: list[tuple[str, str]],
+    measure: Callable[[str, str], dict],
+    output: Path | None,
+) -> list[dict]:
+    """Measure every case, printing each result as one JSON line; with ``output``, also write
+    them all with the command and the host's facts before and after (a new file)."""
+    import json
+    import sys
+
+    host_before = host_facts()
+    results = []
+    for algo, env in cases:
+        result = measure(algo, env)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    if output is not None:
+        write_new_json(
+            output,
+            {
+                "benchmark": benchmark,
+                "command": " ".join(["python", *sys.argv]),
+                "host_before": host_before,
+                "host_after": host_facts(),
+                "results": results,
+            },
+        )
+    return results

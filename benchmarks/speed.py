@@ -28,14 +28,13 @@ facts (``lscpu``, niceness, cores, ``/proc/loadavg`` before and after), to a new
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import host_facts, write_new_json, write_section  # noqa: E402
+from common import parse_cases, run_cases, write_section  # noqa: E402
 from train_throughput import Contender  # noqa: E402
 
 from rlx2.bench import (  # noqa: E402
@@ -209,29 +208,10 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the tables into this markdown file")
     parser.add_argument("--output", type=Path, help="also write the results here (a new file)")
     args = parser.parse_args()
-    for case in args.cases:
-        if case.count(":") != 1 or case.split(":")[0] not in ("td3", "sac"):
-            parser.error(f"--cases: {case!r} is not ALGO:ENV with ALGO td3 or sac")
-    if args.output is not None and args.output.exists():
-        parser.error(f"--output {args.output} exists; choose another")
-    host_before = host_facts()
-    results = []
-    for case in args.cases:
-        algo, env = case.split(":")
-        result = measure_case(algo, env, args)
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    if args.output is not None:
-        write_new_json(
-            args.output,
-            {
-                "benchmark": "speed",
-                "command": " ".join(["python", *sys.argv]),
-                "host_before": host_before,
-                "host_after": host_facts(),
-                "results": results,
-            },
-        )
+    cases = parse_cases(parser, args.cases, args.output)
+    results = run_cases(
+        "speed", cases, lambda algo, env: measure_case(algo, env, args), args.output
+    )
     if args.markdown:
         write_section(args.markdown, "speed", markdown(results))
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import types
 from pathlib import Path
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import host_facts, write_new_json  # noqa: E402
+from common import parse_cases, run_cases  # noqa: E402
 
 from rlx2.bench import (  # noqa: E402
     BenchConfig,
@@ -240,30 +239,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=40)
     parser.add_argument("--output", type=Path, help="also write the results here (a new file)")
     args = parser.parse_args()
-    for case in args.cases:
-        if case.count(":") != 1 or case.split(":")[0] not in ("td3", "sac"):
-            parser.error(f"--cases: {case!r} is not ALGO:ENV with ALGO td3 or sac")
-    if args.output is not None and args.output.exists():
-        parser.error(f"--output {args.output} exists; choose another")
+    cases = parse_cases(parser, args.cases, args.output)
     torch.set_num_threads(1)
-    host_before = host_facts()
-    results = []
-    for case in args.cases:
-        algo, env = case.split(":")
-        result = measure_case(algo, env, args)
-        print(json.dumps(result), flush=True)
-        results.append(result)
-    if args.output is not None:
-        write_new_json(
-            args.output,
-            {
-                "benchmark": "update_parts",
-                "command": " ".join(["python", *sys.argv]),
-                "host_before": host_before,
-                "host_after": host_facts(),
-                "results": results,
-            },
-        )
+    run_cases("update_parts", cases, lambda algo, env: measure_case(algo, env, args), args.output)
 
 
 if __name__ == "__main__":
