@@ -392,7 +392,7 @@ def c_policy(record: PolicyRecord, prefix: str = DEFAULT_PREFIX, layout: str = "
 extern "C" {{
 #endif
 
-/* obs: {macro}_OBS_DIM floats in; action: {macro}_ACT_DIM floats out. */
+/* obs: {macro}_OBS_DIM floats in; action: {macro}_ACT_DIM floats out, not overlapping obs. */
 void {prefix}_act(const float *obs, float *action);
 
 #ifdef __cplusplus
