@@ -70,7 +70,7 @@ class TargetAverager:
 
     The parameter lists are taken once. Parameters keep their identity for an algorithm's
     life, as its optimisers already require: topology updates, ``load_state_dict`` and
-    checkpoints write in place (tests/test_algos.py checks it). Listing them on every call
+    checkpoints write in place (tests/test_backend.py checks it, every backend). Listing them on every call
     cost ~2 % of a sparse TD3 update.
     """
 

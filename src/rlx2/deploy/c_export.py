@@ -48,7 +48,7 @@ auto: per layer coo where it takes fewer bytes of constant data than dense, else
 
 coo is the fast sparse form: one loop over the active weights with no branch on row lengths
 (short rows of varying length made CSR's inner loop mispredict once per row; the Walker2d
-RLx2 actor took 1.2 µs in coo and 2.9 µs in csr at ``-O2``, docs/deploy.md). csr is the
+RLx2 actor took 1.3 µs in coo and 3.1 µs in csr at ``-O2``, docs/deploy.md). csr is the
 smallest: one index byte less per active weight, one more per output row."""
 
 MAX_WIDTH = 65535
@@ -138,11 +138,16 @@ def csr_bytes(layer: RecordLayer) -> int:
     )
 
 
+def _row_indices(layer: RecordLayer) -> np.ndarray:
+    """The output row of each active weight, in CSR order."""
+    return np.repeat(np.arange(layer.n_out), np.diff(layer.indptr))
+
+
 def coo_bytes(layer: RecordLayer) -> int:
     """Constant bytes of ``layer``'s weights in the COO layout (bias excluded)."""
     if layer.num_active == 0:
         return 0
-    rows = np.repeat(np.arange(layer.n_out), np.diff(layer.indptr))
+    rows = _row_indices(layer)
     return layer.num_active * (
         4
         + _C_TYPE_BYTES[_index_type(int(rows.max()))]
@@ -162,7 +167,7 @@ def column_order(layer: RecordLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """``layer``'s active weights column by column, rows ascending within a column:
     (output indices, input indices, values). Each output then receives its products in input
     order, the order of a CSR row."""
-    rows = np.repeat(np.arange(layer.n_out), np.diff(layer.indptr))
+    rows = _row_indices(layer)
     order = np.lexsort((rows, layer.indices))  # by input index, then output index
     return rows[order], layer.indices[order], layer.values[order]
 
