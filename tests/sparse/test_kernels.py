@@ -85,7 +85,7 @@ def assert_matches_reference(
 # ---------------------------------------------------------------- equivalence
 
 
-@pytest.mark.parametrize("batch", [1, 2, 7, 64])
+@pytest.mark.parametrize("batch", [1, 2, 7, 64, 263, 512])  # 263, 512: full batch tiles (ops.TILE)
 @pytest.mark.parametrize(
     "widths,num_heads,density",
     [
@@ -207,6 +207,17 @@ def test_float64_gradcheck():
     # Not vacuous: the output depends on the checked values.
     assert torch.autograd.grad(run(x, values, bias).sum(), values)[0].abs().sum() > 0
     assert torch.autograd.gradcheck(run, (x, values, bias))
+
+
+def test_float64_full_batch_tiles_match_the_reference():
+    """A batch of full ``ops.TILE``-column tiles and a remainder, in double precision (the
+    tile buffer then holds float64), against the masked reference at float64 precision."""
+    heads, masks = make_heads([9, 40, 30, 2], 2, 0.3, seed=10, dtype=torch.float64)
+    sparse = SparseMLP.from_dense(heads, masks, output_activation="tanh")
+    x = torch.randn(2 * 256 + 5, 9, dtype=torch.float64)
+    with torch.no_grad():
+        expected = torch.tanh(reference(heads, x))
+        torch.testing.assert_close(sparse(x), expected, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- dense gradient switch

@@ -2,14 +2,25 @@
 
 Activations are feature-major (``act [n_in + rows, B]``), so every active weight costs one
 B-long contiguous multiply-add (forward, input gradient) or dot product (weight gradient),
-as in SparseProp (Nikdan et al. 2023). The work is bound by moving B-long rows between the
-caches and the registers, so the loops touch each accumulator row as rarely as they can:
-weights are taken 8 or 4 at a time, the first group of a row assigns (bias included) instead
-of filling then accumulating, and the weight gradient (an SDDMM over the active positions)
-is computed in the same pass as the input gradient it shares its loads with.
+as in SparseProp (Nikdan et al. 2023). The forward sums each row over ``TILE`` batch columns
+at a time in a buffer on the stack (``_stack_tile``) that the row's weights stream past: LLVM
+knows it aliases nothing and, the tile's length being a constant, keeps it in 16 vector
+registers, so a weight costs the loads of its source row and its multiply-adds, nothing else.
+The backward accumulates in place, weights 4 at a time, and computes the weight gradient (an
+SDDMM over the active positions) in the same pass as the input gradient it shares loads with.
 
 What the measurements (docs/sparse-execution.md) made us do, and why:
 
+- The forward's stack tile: accumulating in ``act`` itself (weights 8 or 4 at a time, to load
+  and store the row less often) checked at run time that the row and its sources do not
+  overlap and re-loaded the row per group: the Hopper critic's forward took 1.3x as long.
+  The tile stays in registers only if every loop over it is a plain vectorised one: a zero
+  fill or plain copy of it becomes a memset/memcpy call, a tanh loop does not vectorise, and
+  a tile also indexed up to a run-time length (the batch's remainder) is kept in memory; so
+  tanh runs on the output row, and the remainder has its own buffer.
+- The same tile in the backward's pull was no faster (input gradient: 129 vs 133 µs) or
+  slower (with weight gradients: 191 vs 175 µs; each weight's dot product then needs its
+  own pass and horizontal sum), so the backward keeps its in-place groups.
 - B-long loops are small functions inlined by numba (``_INLINE``): a real call costs ~3 ns
   per active weight at small B. The exception is the backward's per-row work (``_pull*``,
   the activation gradient): inlined into the big row loop, LLVM compiled the ReLU mask as
@@ -28,10 +39,26 @@ from typing import Any
 
 import numpy as np
 
-from rlx2.sparse.kernels.target import njit  # numba, compiling for the chosen CPU target
+# numba, compiling for the chosen CPU target
+from rlx2.sparse.kernels.target import carray, cgutils, intrinsic, njit, types
 
 _JIT: dict[str, Any] = {"fastmath": True, "cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
+
+TILE = 256
+"""Batch columns accumulated at a time: 1 KiB of float32, 16 AVX-512 registers."""
+
+
+@intrinsic
+def _stack_tile(typingctx, dtype):  # pragma: no cover - compiled
+    """Pointer to ``TILE`` elements of ``dtype`` on the stack (in the function's entry)."""
+
+    def codegen(context, builder, signature, args):
+        item = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, item, size=context.get_constant(types.intp, TILE))
+
+    return types.CPointer(dtype.dtype)(dtype), codegen
+
 
 # ---------------------------------------------------------------- B-long vector helpers
 
@@ -40,12 +67,6 @@ _INLINE: dict[str, Any] = {**_JIT, "inline": "always"}
 def _fill(y, value):  # pragma: no cover - compiled
     for t in range(y.shape[0]):
         y[t] = value
-
-
-@njit(**_INLINE)
-def _set1(y, b, w0, a0):  # pragma: no cover - compiled
-    for t in range(y.shape[0]):
-        y[t] = b + w0 * a0[t]
 
 
 @njit(**_INLINE)
@@ -64,17 +85,6 @@ def _axpy(y, w0, a0):  # pragma: no cover - compiled
 def _axpy4(y, w0, w1, w2, w3, a0, a1, a2, a3):  # pragma: no cover - compiled
     for t in range(y.shape[0]):
         y[t] += (w0 * a0[t] + w1 * a1[t]) + (w2 * a2[t] + w3 * a3[t])
-
-
-@njit(**_INLINE)
-def _axpy8(y, w, k, a0, a1, a2, a3, a4, a5, a6, a7):  # pragma: no cover - compiled
-    """y += sum_i w[k + i] a_i for i < 8."""
-    w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-    w4, w5, w6, w7 = w[k + 4], w[k + 5], w[k + 6], w[k + 7]
-    for t in range(y.shape[0]):
-        y[t] += ((w0 * a0[t] + w1 * a1[t]) + (w2 * a2[t] + w3 * a3[t])) + (
-            (w4 * a4[t] + w5 * a5[t]) + (w6 * a6[t] + w7 * a7[t])
-        )
 
 
 @njit(**_INLINE)
@@ -145,18 +155,6 @@ def _dot4(e0, e1, e2, e3, a):  # pragma: no cover - compiled
 
 
 @njit(**_INLINE)
-def _activate(y, code):  # pragma: no cover - compiled
-    """In place: 0 identity, 1 ReLU, 2 tanh (``csr.ACTIVATIONS``)."""
-    if code == 1:
-        zero = y.dtype.type(0)
-        for t in range(y.shape[0]):
-            y[t] = max(y[t], zero)
-    elif code == 2:
-        for t in range(y.shape[0]):
-            y[t] = np.tanh(y[t])
-
-
-@njit(**_INLINE)
 def _relu_grad_sum(g, a):  # pragma: no cover - compiled
     """g *= ReLU'(z) (a = ReLU(z) > 0); returns sum(g), the bias gradient."""
     zero = g.dtype.type(0)
@@ -187,6 +185,34 @@ def _activation_grad_sum(g, a, code):  # pragma: no cover - compiled
         for t in range(g.shape[0]):
             s += g[t]
     return s
+
+
+@njit(**_INLINE)
+def _forward_tile(
+    act, acc, c0, n, n_in, row_stop, row_ptr, sources, values, bias, activation
+):  # pragma: no cover - compiled
+    """act[n_in + r, c0 : c0 + n] for the rows r < row_stop, each summed in acc[:n]."""
+    zero = values.dtype.type(0)
+    for r in range(row_stop):
+        b = bias[r]
+        for t in range(n):
+            acc[t] = b
+        for k in range(row_ptr[r], row_ptr[r + 1]):
+            w = values[k]
+            src = act[sources[k]][c0:]
+            for t in range(n):
+                acc[t] += w * src[t]
+        y = act[n_in + r][c0:]
+        code = activation[r]
+        if code == 1:
+            for t in range(n):
+                y[t] = max(acc[t], zero)
+        else:
+            for t in range(n):
+                y[t] = acc[t]
+            if code == 2:  # on y: a loop over acc that does not vectorise would keep it in memory
+                for t in range(n):
+                    y[t] = np.tanh(y[t])
 
 
 # Transposes between the batch-major module boundary and the feature-major rows. Wide ones
@@ -303,61 +329,14 @@ def forward(
     n_in = n1 + x2.shape[1]
     _batch_to_rows(x1, act, 0)
     _batch_to_rows(x2, act, n1)
-    for r in range(row_stop):
-        y = act[n_in + r]
-        k = row_ptr[r]
-        end = row_ptr[r + 1]
-        if k + 4 <= end:
-            _set4(
-                y,
-                bias[r],
-                values[k],
-                values[k + 1],
-                values[k + 2],
-                values[k + 3],
-                act[sources[k]],
-                act[sources[k + 1]],
-                act[sources[k + 2]],
-                act[sources[k + 3]],
-            )
-            k += 4
-        elif k < end:
-            _set1(y, bias[r], values[k], act[sources[k]])
-            k += 1
-        else:
-            _fill(y, bias[r])
-        while k + 8 <= end:
-            _axpy8(
-                y,
-                values,
-                k,
-                act[sources[k]],
-                act[sources[k + 1]],
-                act[sources[k + 2]],
-                act[sources[k + 3]],
-                act[sources[k + 4]],
-                act[sources[k + 5]],
-                act[sources[k + 6]],
-                act[sources[k + 7]],
-            )
-            k += 8
-        while k + 4 <= end:
-            _axpy4(
-                y,
-                values[k],
-                values[k + 1],
-                values[k + 2],
-                values[k + 3],
-                act[sources[k]],
-                act[sources[k + 1]],
-                act[sources[k + 2]],
-                act[sources[k + 3]],
-            )
-            k += 4
-        while k < end:
-            _axpy(y, values[k], act[sources[k]])
-            k += 1
-        _activate(y, activation[r])
+    batch = act.shape[1]
+    full = batch - batch % TILE
+    acc = carray(_stack_tile(act.dtype), (TILE,))
+    for c0 in range(0, full, TILE):
+        _forward_tile(act, acc, c0, TILE, n_in, row_stop, row_ptr, sources, values, bias, activation)  # fmt: skip
+    if full < batch:  # its own buffer (see the module's notes)
+        rest = carray(_stack_tile(act.dtype), (TILE,))
+        _forward_tile(act, rest, full, batch - full, n_in, row_stop, row_ptr, sources, values, bias, activation)  # fmt: skip
     _rows_to_batch(act, output_rows, out_scale, out_shift, out)
 
 

@@ -45,6 +45,18 @@ def configure() -> None:
 
 configure()
 
-from numba import njit  # noqa: E402  (after configure: the kernel modules' only way to numba)
+# After configure: the kernel modules' only way to numba.
+from numba import carray, njit, types  # noqa: E402
+from numba.core import cgutils  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["WIDE_VECTORS", "configure", "njit", "wide_vector_features"]
+__all__ = [
+    "WIDE_VECTORS",
+    "carray",
+    "cgutils",
+    "configure",
+    "intrinsic",
+    "njit",
+    "types",
+    "wide_vector_features",
+]
