@@ -90,7 +90,7 @@ def _critic_step_kernel():
         work = flat[: c_rows[1] * batch].reshape(c_rows[1], batch)
         backward(
             grad_q, act, c0, c1, c_consumer_ptr, c_consumer_rows, c_consumer_slots, c2, c4, c5,
-            c6, c7, c_n1, c_in, c_rows[0], True, False, 0, work, grad_values, grad_bias, dummy,
+            c6, c7, c_n1, c_in, c_rows[0], True, False, 0, False, work, grad_values, grad_bias, dummy,
             dummy,
         )  # fmt: skip
         return loss, q1_mean, target_mean

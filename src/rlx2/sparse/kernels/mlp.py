@@ -323,11 +323,12 @@ class SparseMLP(nn.Module):
         # critic needs only the action's gradient.
         input_grad_start = n1 if (grad_x1 is None and not need_w) else 0
         grad = self._grad_buffer(act.shape, dtype) if work is None else work
+        keep_rows = self.dense_grad_next_backward and need_w  # _dense_grads reads every row
         (_OPS or kernels()).backward(
             grad_out, act, layout.row_ptr, layout.sources,
             layout.consumer_ptr, layout.consumer_rows, layout.consumer_slots,
             values, layout.activation, layout.output_column, layout.output_rows, scale, n1,
-            layout.in_features, row_stop, need_w, need_x, input_grad_start, grad,
+            layout.in_features, row_stop, need_w, need_x, input_grad_start, keep_rows, grad,
             dummy[0] if grad_values is None else grad_values,
             dummy[0] if grad_bias is None else grad_bias,
             dummy if grad_x1 is None else grad_x1,
