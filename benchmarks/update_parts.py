@@ -57,7 +57,7 @@ def _critic_step_kernel():
     backward, which is never cached, see rlx2.sparse.kernels.ops)."""
     from rlx2.algos import fused_kernels as K
     from rlx2.sparse.kernels.mlp import kernels
-    from rlx2.sparse.kernels.target import njit
+    from rlx2.jit import njit
 
     ops = kernels()
     forward, backward = ops.forward, ops.backward

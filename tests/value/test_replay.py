@@ -1,6 +1,8 @@
 """Replay buffer: traceable fixtures where observation = insertion index (spec §5, §6)."""
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -373,3 +375,20 @@ def test_truncate_newest_cuts_windows_at_the_resume_point():
     for start, m in zip(starts.tolist(), last.tolist(), strict=True):
         assert start + m <= 4 or start >= 5  # no window uses transitions on both sides of index 4
     assert ReplayBuffer(obs_dim=1, act_dim=1, capacity=2).truncate_newest() is None  # empty: no-op
+
+
+def test_import_does_not_load_numba_until_a_batch_is_gathered():
+    """rlx2.value imports without numba; the first sample compiles the gather kernel through
+    rlx2.jit, which configures numba's CPU target before numba is imported."""
+    code = (
+        "import sys, numpy as np, rlx2.value\n"
+        "print('numba' in sys.modules)\n"
+        "from rlx2.value.replay import ReplayBuffer\n"
+        "b = ReplayBuffer(2, 1, 8, seed=0)\n"
+        "b.add(np.zeros(2), np.zeros(1), 0.0, np.ones(2), False, False, np.zeros(1))\n"
+        "b.sample(4)\n"
+        "print('numba' in sys.modules, 'rlx2.jit' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rlx2.sparse.kernels.target import njit  # numba, compiling for the chosen CPU target
+from rlx2.jit import njit  # numba, compiling for the chosen CPU target
 
 _JIT: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 # Helpers are inlined: a cached kernel that calls a separately compiled function can link it

@@ -226,18 +226,6 @@ class ReplayBuffer:
         rows = (self._oldest_number() + np.arange(k)) % self.capacity  # [k]
         return self._obs[rows], self._behaviour_actions[rows]
 
-    def _next_obs(self, rows: np.ndarray) -> np.ndarray:
-        """Next observations of the stored transitions in ``rows`` [...] -> [..., obs_dim]
-        (a copy)."""
-        following = rows + 1
-        following[following == self.capacity] = 0  # the row of the following transition
-        next_obs = np.take(self._obs, following, axis=0)
-        slots = np.take(self._final_slot, rows)
-        own = slots != _NO_SLOT  # episode ends and the newest transition
-        if own.any():
-            next_obs[own] = self._final_obs[slots[own]]
-        return next_obs
-
     def newest(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of (obs [k, obs_dim], actions [k, act_dim]) of the k newest stored
         transitions, oldest of them first (a deterministic batch: no random draw)."""
@@ -264,22 +252,31 @@ class ReplayBuffer:
                 f"cannot sample windows of n={n}: the buffer holds {self._size} transitions"
             )
         starts = self._oldest_number() + self._rng.integers(0, num_starts, size=batch_size)
-        numbers = starts[:, None] if n == 1 else starts[:, None] + np.arange(n)  # [B, n]
-        rows = numbers % self.capacity  # [B, n]
-        first = rows[:, 0]  # [B]
-        flags = np.take(self._flags, rows)  # [B, n]
-        # np.take copies rows faster than fancy indexing; each field is one from_numpy.
-        return Batch(
-            obs=self._to_torch(np.take(self._obs, first, axis=0)),  # [B, obs_dim]
-            actions=self._to_torch(np.take(self._actions, first, axis=0)),  # [B, act_dim]
-            rewards=self._to_torch(np.take(self._rewards, rows)),  # [B, n]
-            next_obs=self._to_torch(self._next_obs(rows)),  # [B, n, obs_dim]
-            terminated=self._to_torch((flags & _TERMINATED).astype(np.float32)),  # [B, n]
-            truncated=self._to_torch((flags >> 1).astype(np.float32)),  # [B, n]
+        # Fresh arrays: the tensors never alias the ring.
+        return Batch(*(self._to_torch(array) for array in self._windows(starts, n)))
+
+    def _windows(self, starts: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+        """Fresh (obs [B, obs_dim], actions [B, act_dim], rewards [B, n], next_obs [B, n,
+        obs_dim], terminated [B, n], truncated [B, n]) of the windows of n stored transitions
+        that start at the insertion numbers ``starts`` [B]."""
+        from rlx2.value.replay_kernels import gather_windows  # numba, imported once used
+
+        batch = starts.shape[0]
+        out = (
+            np.empty((batch, self.obs_dim), dtype=np.float32),
+            np.empty((batch, self.act_dim), dtype=np.float32),
+            np.empty((batch, n), dtype=np.float32),
+            np.empty((batch, n, self.obs_dim), dtype=np.float32),
+            np.empty((batch, n), dtype=np.float32),
+            np.empty((batch, n), dtype=np.float32),
         )
+        gather_windows(
+            starts, self.capacity, _NO_SLOT, _TERMINATED, _TRUNCATED, self._obs, self._actions,
+            self._rewards, self._flags, self._final_slot, self._final_obs, *out,
+        )  # fmt: skip
+        return out
 
     def _to_torch(self, array: np.ndarray) -> Tensor:
-        # Every array here is a fresh copy, so the tensor never aliases the ring.
         tensor = torch.from_numpy(array)
         return tensor if self._on_cpu else tensor.to(self.device)
 
@@ -294,7 +291,7 @@ class ReplayBuffer:
         """
         numbers = self._oldest_number() + np.arange(self._size)  # [size]
         rows = numbers % self.capacity
-        flags = self._flags[rows]
+        obs, actions, rewards, next_obs, terminated, truncated = self._windows(numbers, 1)
         state: dict[str, Any] = {
             "obs_dim": self.obs_dim,
             "act_dim": self.act_dim,
@@ -302,12 +299,12 @@ class ReplayBuffer:
             "total_added": self._total_added,
             "size": self._size,
             "rng_state": self._rng.bit_generator.state,
-            "obs": torch.from_numpy(self._obs[rows]),
-            "actions": torch.from_numpy(self._actions[rows]),
-            "rewards": torch.from_numpy(self._rewards[rows]),
-            "next_obs": torch.from_numpy(self._next_obs(rows)),
-            "terminated": torch.from_numpy((flags & _TERMINATED).astype(np.float32)),
-            "truncated": torch.from_numpy((flags >> 1).astype(np.float32)),
+            "obs": torch.from_numpy(obs),
+            "actions": torch.from_numpy(actions),
+            "rewards": torch.from_numpy(rewards[:, 0]),
+            "next_obs": torch.from_numpy(next_obs[:, 0]),
+            "terminated": torch.from_numpy(terminated[:, 0]),
+            "truncated": torch.from_numpy(truncated[:, 0]),
         }
         if self.stores_behaviour_actions:
             state["behaviour_actions"] = torch.from_numpy(self._behaviour_actions[rows])

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 # numba, compiling for the chosen CPU target
-from rlx2.sparse.kernels.target import carray, cgutils, intrinsic, njit, types
+from rlx2.jit import carray, cgutils, intrinsic, njit, types
 
 _JIT: dict[str, Any] = {"fastmath": True, "cache": True, "nogil": True, "error_model": "numpy"}
 _INLINE: dict[str, Any] = {**_JIT, "inline": "always"}

@@ -1,4 +1,4 @@
-"""The CPU target of the numba kernels (rlx2.sparse.kernels.target): full-width vectors on
+"""The CPU target of the numba kernels (rlx2.jit): full-width vectors on
 AVX-512 hosts, and the user's numba settings left alone."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from rlx2.sparse.kernels.target import WIDE_VECTORS, wide_vector_features
+from rlx2.jit import WIDE_VECTORS, wide_vector_features
 
 _PROBE = """
 import json, llvmlite.binding as ll

@@ -1,5 +1,7 @@
-"""The CPU target numba compiles rlx2's kernels for. Every kernel module takes ``njit`` from
-here, so the choice is made once, before numba's code generator exists.
+"""The CPU target numba compiles rlx2's kernels for (the sparse engine's, the fused training
+steps', the replay buffer's). Every kernel module takes ``njit`` from here, so the choice is
+made once, before numba's code generator exists; a neutral top-level module, so that layers
+which may not import each other (``rlx2.sparse``, ``rlx2.value``) share it.
 
 On AVX-512 hosts LLVM's tuning for many Intel cores prefers 256-bit vectors (the
 ``prefer-256-bit`` feature, against the clock drop of older cores under 512-bit work). The
