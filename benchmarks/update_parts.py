@@ -56,8 +56,8 @@ def _critic_step_kernel():
     """The compiled TD3 critic step (compiled on first use, not cached: it calls the
     backward, which is never cached, see rlx2.sparse.kernels.ops)."""
     from rlx2.algos import fused_kernels as K
-    from rlx2.sparse.kernels.mlp import kernels
     from rlx2.jit import njit
+    from rlx2.sparse.kernels.mlp import kernels
 
     ops = kernels()
     forward, backward = ops.forward, ops.backward

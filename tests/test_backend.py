@@ -396,6 +396,45 @@ def test_target_averaging_follows_the_live_parameters(algo, backend):
             torch.testing.assert_close(new, 0.995 * old + 0.005 * live.detach())
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weight", [0.005, 0.5, 0.9])
+def test_numba_polyak_step_is_torch_lerp(dtype, weight):
+    """The CPU path of TargetAverager (``fused_kernels.polyak_lerp``) against torch.lerp_,
+    both formulas (w < 0.5 and w >= 0.5), on values of mixed magnitudes."""
+    from rlx2.algos.fused_kernels import polyak_lerp
+
+    gen = torch.Generator().manual_seed(3)
+    target = torch.randn(1037, generator=gen, dtype=dtype) * torch.logspace(
+        -3, 3, 1037, dtype=dtype
+    )
+    online = torch.randn(1037, generator=gen, dtype=dtype)
+    expected = target.clone().lerp_(online, weight)
+    polyak_lerp(target.numpy(), online.numpy(), weight)
+    torch.testing.assert_close(target, expected)
+
+
+def test_target_averager_follows_a_parameter_whose_storage_moved():
+    """``.double()`` gives the parameters new storage (same Parameter objects): the averager's
+    NumPy views must be rebuilt, not keep writing into the old buffers."""
+    from rlx2.algos.common import TargetAverager
+
+    torch.manual_seed(0)
+    online = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    target = copy.deepcopy(online)
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(1.0)
+    average = TargetAverager(target, online)
+    average(0.5)  # float32, views built
+    online.double()
+    target.double()
+    before = [p.detach().clone() for p in target.parameters()]
+    average(0.25)
+    for old, new, live in zip(before, target.parameters(), online.parameters(), strict=True):
+        assert new.dtype == torch.float64
+        torch.testing.assert_close(new, 0.75 * old + 0.25 * live.detach())
+
+
 def test_updater_rejects_a_state_whose_masks_differ():
     torch.manual_seed(0)
     agent, _ = build_agent(make_config("td3", "sparse", topology_interval=2), SPEC)

@@ -262,3 +262,22 @@ def relu_backward(grad, act):  # pragma: no cover - compiled
     g, a = grad.reshape(-1), act.reshape(-1)
     for i in range(g.size):
         g[i] = 0.0 if a[i] <= 0 else g[i]
+
+
+# ---------------------------------------------------------------- Polyak averaging
+
+
+# Fused multiply-adds allowed ("contract"), as torch's vectorised lerp uses them: bit for bit.
+@njit(**{**_JIT, "fastmath": {"contract"}})
+def polyak_lerp(target, online, weight):  # pragma: no cover - compiled
+    """``torch.lerp_(target, online, weight)`` in place on 1-D arrays, with torch's CPU
+    formula in the arrays' precision: ``t + w (o - t)`` for w < 0.5, ``o - (o - t)(1 - w)``
+    otherwise."""
+    w = target.dtype.type(weight)
+    if weight < 0.5:
+        for i in range(target.shape[0]):
+            target[i] = target[i] + w * (online[i] - target[i])
+    else:
+        rest = target.dtype.type(1) - w
+        for i in range(target.shape[0]):
+            target[i] = online[i] - (online[i] - target[i]) * rest
