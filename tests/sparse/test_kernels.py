@@ -102,6 +102,35 @@ def test_matches_masked_reference(widths, num_heads, density, batch):
     assert_matches_reference(widths, num_heads, density, batch, seed=batch)
 
 
+@pytest.mark.parametrize("batch", [7, 263])
+@pytest.mark.parametrize(
+    "widths,num_heads,density",
+    [
+        ([14, 32, 32, 1], 2, 0.3),  # a twin critic: hidden first-layer rows use the scratch row
+        ([5, 9], 1, 0.5),  # a single layer: its first-layer rows are output rows
+        ([6, 17, 13, 4, 2], 1, 0.6),
+    ],
+)
+def test_weight_gradients_without_an_input_gradient(widths, num_heads, density, batch):
+    """The critic loss's backward (input not requiring grad: no input gradient, first-layer
+    row gradients formed in a scratch row) gives the reference's weight and bias gradients."""
+    heads, masks = make_heads(widths, num_heads, density, seed=batch)
+    sparse = SparseMLP.from_dense(heads, masks)
+    gen = torch.Generator().manual_seed(batch)
+    x = torch.randn(batch, widths[0], generator=gen)
+    out = sparse(x)
+    expected = reference(heads, x)
+    grad_out = torch.randn(out.shape, generator=gen)
+    out.backward(grad_out)
+    expected.backward(grad_out)
+    linears = [m for h in heads for m in h if isinstance(m, nn.Linear)]
+    active_grads = torch.cat([lin.weight.grad[m] for lin, m in zip(linears, masks, strict=True)])
+    torch.testing.assert_close(sparse.values.grad, active_grads, **TOL)
+    torch.testing.assert_close(
+        sparse.bias.grad, torch.cat([lin.bias.grad for lin in linears]), **TOL
+    )
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     widths=st.lists(st.integers(1, 24), min_size=2, max_size=4),
