@@ -82,7 +82,8 @@ class TargetAverager:
         self.online: list[Tensor] = list(online.parameters())
         if [p.shape for p in self.target] != [p.shape for p in self.online]:
             raise ConfigError("TargetAverager: target and online networks differ in shape")
-        self._views: tuple[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]]] | None = None
+        self._views: tuple[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]] | None] | None
+        self._views = None
 
     def __call__(self, tau: float) -> None:
         pairs = self._numpy_pairs()
@@ -107,14 +108,15 @@ class TargetAverager:
             t.device.type == "cpu" and t.is_contiguous() and t.dtype in _NUMPY_FLOATS
             for t in tensors
         ) and all(t.dtype == o.dtype for t, o in zip(self.target, self.online, strict=True))
-        if not usable:
-            self._views = None
-            return None
-        pairs = [
-            (t.detach().numpy().reshape(-1), o.detach().numpy().reshape(-1))
-            for t, o in zip(self.target, self.online, strict=True)
-        ]
-        self._views = (pointers, pairs)
+        pairs = (
+            [
+                (t.detach().numpy().reshape(-1), o.detach().numpy().reshape(-1))
+                for t, o in zip(self.target, self.online, strict=True)
+            ]
+            if usable
+            else None
+        )
+        self._views = (pointers, pairs)  # None kept too: not re-checked every call (GPU)
         return pairs
 
 
