@@ -47,12 +47,13 @@ def write_run(
     options: dict | None = None,
     effective_extra: dict | None = None,
     diagnostics: dict[str, list[float]] | None = None,
+    machine: str | None = None,
 ) -> Path:
     """A run directory as rlx2 train writes it, with the given evaluation returns.
 
     ``options`` updates config.json's sections ({"run": {"eval_episodes": 5}}), and
     ``effective_extra`` its "effective" section; ``diagnostics`` adds diagnostic columns
-    (name -> one value per evaluation)."""
+    (name -> one value per evaluation); ``machine`` records config.json's ``machine.cpu``."""
     path = root / name
     path.mkdir(parents=True)
     rlx2_vl = method == "rlx2" if rlx2_value_learning is None else rlx2_value_learning
@@ -87,10 +88,10 @@ def write_run(
     for section, values in (options or {}).items():
         config[section] = {**config.get(section, {}), **values}
     effective.update(effective_extra or {})
-    rundir.atomic_write_json(
-        path / rundir.CONFIG,
-        {"format": rundir.FORMAT_VERSION, "config": config, "effective": effective},
-    )
+    document = {"format": rundir.FORMAT_VERSION, "config": config, "effective": effective}
+    if machine is not None:
+        document["machine"] = {"cpu": machine, "cores": 2}
+    rundir.atomic_write_json(path / rundir.CONFIG, document)
     rows = [
         {
             "step": eval_every * (i + 1),
@@ -187,6 +188,58 @@ def test_mean_std_and_percent_of_dense_by_hand(tmp_path):
     assert rigl.ratios["model_size_ratio"] == pytest.approx(0.1)
     assert rigl.steps_per_second == 101.0  # mean of 100, 101, 102
     assert rigl.num_seeds == 3 and rigl.seeds == (0, 1, 2)
+
+
+def test_wall_clock_is_split_by_machine_and_compared_with_dense_on_the_same_one(tmp_path):
+    # dense: 100, 120 and 200 steps/s on machine A, 50 on B; rigl: 300, 500, 320 on A, 150
+    # and 210 on B, 90 on C (no dense there), 77 with no machine recorded. Medians, not means.
+    def run(name, method, speed, machine, seed):
+        sparsity = None if method == "dense" else (0.9, 0.8)
+        write_run(
+            tmp_path,
+            name,
+            returns=[1.0],
+            method=method,
+            sparsity=sparsity,
+            seed=seed,
+            machine=machine,
+            summary_extra={"steps_per_second": speed},
+        )
+
+    for seed, (speed, machine) in enumerate(
+        [(100.0, "A"), (120.0, "A"), (200.0, "A"), (50.0, "B")]
+    ):
+        run(f"dense_s{seed}", "dense", speed, machine, seed)
+    rigl = [(300.0, "A"), (500.0, "A"), (320.0, "A"), (150.0, "B"), (210.0, "B"), (90.0, "C")]
+    for seed, (speed, machine) in enumerate([*rigl, (77.0, None)]):
+        run(f"rigl_s{seed}", "rigl", speed, machine, seed)
+    report = report_of(tmp_path)
+    dense = {s.machine: s for s in report.group("dense").wall_clock}
+    assert (dense["A"].runs, dense["A"].median, dense["B"].median) == (3, 120.0, 50.0)
+    assert dense["A"].vs_dense == 1.0
+    speeds = {s.machine: s for s in report.group("rigl").wall_clock}
+    assert sorted(speeds) == ["A", "B", "C", "unrecorded"]
+    assert (speeds["A"].median, speeds["A"].low, speeds["A"].high) == (320.0, 300.0, 500.0)
+    assert speeds["A"].vs_dense == pytest.approx(320.0 / 120.0)
+    assert speeds["B"].median == 180.0 and speeds["B"].vs_dense == pytest.approx(180.0 / 50.0)
+    assert speeds["C"].vs_dense is None and speeds["unrecorded"].median == 77.0
+    # The group mean still averages every run, whatever its machine.
+    every = [speed for speed, _ in rigl] + [77.0]
+    assert report.group("rigl").steps_per_second == pytest.approx(sum(every) / len(every))
+
+    out = tmp_path / "out"
+    write_report(report, out)
+    rows = read_csv(out / "wallclock.csv")
+    row = next(r for r in rows if r["label"] == "rigl" and r["machine"] == "B")
+    assert (row["runs"], float(row["steps_per_second_median"])) == ("2", 180.0)
+    assert float(row["vs_dense"]) == pytest.approx(3.6)
+    assert next(r for r in rows if r["machine"] == "C")["vs_dense"] == ""
+    text = (out / "report.md").read_text()
+    assert "### Wall-clock by machine" in text
+    assert "| td3 | Hopper-v5 | rigl | 0.9 / 0.8 | B | 2 | 180.0 [150.0, 210.0] | 3.60 |" in text
+    runs = {r["run_dir"].rsplit("/", 1)[-1]: r for r in read_csv(out / "runs.csv")}
+    assert runs["rigl_s3"]["machine"] == "B" and float(runs["rigl_s3"]["steps_per_second"]) == 150.0
+    assert runs["rigl_s6"]["machine"] == ""
 
 
 def test_percent_of_dense_undefined_without_dense_or_for_non_positive_dense(tmp_path):
@@ -687,6 +740,7 @@ def test_sparsity_plot_and_files(tmp_path):
         "results.csv",
         "runs.csv",
         "sparsity_td3_Hopper-v5.png",
+        "wallclock.csv",
     ]
     for name in ("curves_td3_Hopper-v5.png", "sparsity_td3_Hopper-v5.png"):
         data = (tmp_path / "out" / name).read_bytes()
@@ -724,7 +778,13 @@ def test_report_on_real_training_runs(tmp_path):
         "report.md",
         "results.csv",
         "runs.csv",
+        "wallclock.csv",
     ]
+    # Real runs record their CPU: one machine, dense's ratio to itself is 1.
+    speeds = {r["label"]: r for r in read_csv(out / "wallclock.csv")}
+    assert set(speeds) == {"dense", "rigl"} and speeds["dense"]["machine"] != ""
+    assert speeds["dense"]["machine"] == speeds["rigl"]["machine"]
+    assert float(speeds["dense"]["vs_dense"]) == 1.0 and float(speeds["rigl"]["vs_dense"]) > 0
     png = (out / "curves_td3_Pendulum-v1.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 10_000
     rows = {r["label"]: r for r in read_csv(out / "results.csv")}

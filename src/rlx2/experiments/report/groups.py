@@ -138,6 +138,47 @@ def exclude_repeated_seeds(runs: Sequence[Run]) -> tuple[list[Run], list[Run]]:
 
 
 @dataclass(frozen=True)
+class MachineSpeed:
+    """Wall-clock of a group's runs on one CPU: steps/s compares methods only on the same one."""
+
+    machine: str
+    """config.json's ``machine.cpu`` ("unrecorded" when a run lacks it)."""
+    runs: int
+    median: float
+    low: float
+    high: float
+    """The slowest and fastest run's steps/s."""
+    vs_dense: float | None = None
+    """median / the dense reference group's median on the same machine (None without one)."""
+
+
+def machine_speeds(runs: Sequence[Run]) -> tuple[MachineSpeed, ...]:
+    """steps/s (env steps per wall-clock second, evaluation included) per machine, sorted by
+    name; runs whose summary lacks a number are left out."""
+    by_machine: dict[str, list[float]] = {}
+    for run in runs:
+        value = run.summary.get("steps_per_second")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            by_machine.setdefault(run.machine or "unrecorded", []).append(float(value))
+    return tuple(
+        MachineSpeed(name, len(values), float(np.median(values)), min(values), max(values))
+        for name, values in sorted(by_machine.items())
+    )
+
+
+def _speeds_vs_dense(
+    speeds: Sequence[MachineSpeed], dense: Sequence[MachineSpeed]
+) -> tuple[MachineSpeed, ...]:
+    reference = {speed.machine: speed.median for speed in dense}
+    return tuple(
+        replace(speed, vs_dense=speed.median / reference[speed.machine])
+        if speed.machine in reference
+        else speed
+        for speed in speeds
+    )
+
+
+@dataclass(frozen=True)
 class GroupResult:
     """Statistics of one group; scores are final scores (mean of the last evaluations)."""
 
@@ -164,6 +205,8 @@ class GroupResult:
     measured_actor_sparsity: float | None = None
     measured_critic_sparsity: float | None = None
     steps_per_second: float | None = None
+    """Mean over the group's runs, whatever machine each ran on (``wall_clock`` splits it)."""
+    wall_clock: tuple[MachineSpeed, ...] = ()
     total_steps: int | None = None
     min_evaluations: int = 0
     notes: tuple[str, ...] = ()
@@ -233,6 +276,7 @@ def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) ->
         measured_actor_sparsity=_mean_of(runs, "actor_sparsity"),
         measured_critic_sparsity=_mean_of(runs, "critic_sparsity"),
         steps_per_second=_mean_of(runs, "steps_per_second"),
+        wall_clock=machine_speeds(runs),
         total_steps=total_steps.pop() if len(total_steps) == 1 else None,
         min_evaluations=min_evaluations,
         notes=tuple(notes),
@@ -310,6 +354,7 @@ def add_dense_reference(
                 pct_of_dense_iqm_ci=(
                     None if dense.key == key else percent_of_dense_ci(result, dense, config)
                 ),
+                wall_clock=_speeds_vs_dense(result.wall_clock, dense.wall_clock),
                 notes=tuple(notes),
             )
         )

@@ -114,6 +114,8 @@ RUNS_COLUMNS = (
     "last_step",
     "num_evaluations",
     "final_score",
+    "steps_per_second",
+    "machine",
 )
 
 
@@ -136,6 +138,8 @@ def runs_csv(report: Report) -> str:
             "last_step": run.last_step,
             "num_evaluations": len(run.returns),
             "final_score": run.final_score,
+            "steps_per_second": run.summary.get("steps_per_second"),
+            "machine": run.machine,
         }
         for run in report.runs
     ]
@@ -475,10 +479,79 @@ def _compute_section(report: Report) -> list[str]:
         "Size and FLOPs as fractions of the dense networks, compression = 1 / size (paper "
         "conventions, spec §9; from each run's summary.json, averaged over seeds). Measured "
         "sparsity counts the non-zero weights of the final networks; steps/s is env steps per "
-        "wall-clock second, evaluation included.",
+        "wall-clock second, evaluation included, averaged over the group's runs whatever "
+        "machine each ran on (split by machine below).",
         "",
         *_md_table(COMPUTE_HEADER.split("|"), rows),
+        *_wall_clock_lines(report),
     ]
+
+
+WALLCLOCK_HEADER = "algo|task|method|sparsity (actor / critic)|machine|runs|steps/s median [slowest, fastest]|× dense"
+
+
+def _wall_clock_lines(report: Report) -> list[str]:
+    rows = [
+        [
+            g.key.algo,
+            g.key.env,
+            g.key.label,
+            _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+            speed.machine,
+            str(speed.runs),
+            f"{_fmt(speed.median, 1)} [{_fmt(speed.low, 1)}, {_fmt(speed.high, 1)}]",
+            _fmt(speed.vs_dense, 2),
+        ]
+        for g in report.groups
+        for speed in g.wall_clock
+    ]
+    if not rows:
+        return []
+    return [
+        "",
+        "### Wall-clock by machine",
+        "",
+        "steps/s of the runs themselves, per CPU model (config.json `machine.cpu`): a speed "
+        "compares methods only on the same machine. × dense = median / the dense group's "
+        "median on the same machine (empty without dense runs there). The runs' own load "
+        "(other runs beside them) is not recorded: read these as the campaign's conditions, "
+        "and use `rlx2 bench` or benchmarks/ for controlled speed figures.",
+        "",
+        *_md_table(WALLCLOCK_HEADER.split("|"), rows),
+    ]
+
+
+WALLCLOCK_COLUMNS = (
+    "algo",
+    "env",
+    "label",
+    "actor_sparsity",
+    "critic_sparsity",
+    "machine",
+    "runs",
+    "steps_per_second_median",
+    "steps_per_second_min",
+    "steps_per_second_max",
+    "vs_dense",
+)
+
+
+def wallclock_csv(report: Report) -> str:
+    """One row per group and machine: the runs' steps/s there, and the ratio to dense's."""
+    rows = [
+        {
+            **g.key._asdict(),
+            "machine": speed.machine,
+            "runs": speed.runs,
+            "steps_per_second_median": speed.median,
+            "steps_per_second_min": speed.low,
+            "steps_per_second_max": speed.high,
+            "vs_dense": speed.vs_dense,
+        }
+        for g in report.groups
+        for speed in g.wall_clock
+    ]
+    return _csv_text(rows, WALLCLOCK_COLUMNS)
 
 
 def _comparisons_section(report: Report, pct: int) -> list[str]:

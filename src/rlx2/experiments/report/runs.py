@@ -46,6 +46,8 @@ class Run:
     """Method label: method, "+" for RLx2 value learning added to another method (Table 3)."""
     diagnostics: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False)
     """Diagnostic column of evaluations.csv -> its values at ``steps`` (docs/diagnostics.md)."""
+    machine: str | None = None
+    """The CPU the run trained on (config.json ``machine.cpu``); None when not recorded."""
 
     @property
     def included(self) -> bool:
@@ -259,7 +261,15 @@ def load_run(path: Path, last: int = 30) -> Run:
             if rows and c in rows[0]
         },
         settings=settings,
+        machine=_machine(record.document),
     )
+
+
+def _machine(document: Mapping[str, Any]) -> str | None:
+    """config.json's ``machine.cpu``: wall-clock compares runs only on the same CPU."""
+    machine = document.get("machine")
+    cpu = machine.get("cpu") if isinstance(machine, Mapping) else None
+    return str(cpu) if cpu else None
 
 
 def protocol_settings(

@@ -14,16 +14,23 @@ from rlx2.experiments.report.options import (
     REPORT_MD,
     RESULTS_CSV,
     RUNS_CSV,
+    WALLCLOCK_CSV,
     ReportConfig,
 )
-from rlx2.experiments.report.render import compression_csv, render_markdown, results_csv, runs_csv
+from rlx2.experiments.report.render import (
+    compression_csv,
+    render_markdown,
+    results_csv,
+    runs_csv,
+    wallclock_csv,
+)
 from rlx2.train import rundir
 
 
 def _clear_previous_report(out: Path) -> None:
     for path in out.iterdir():
         if path.is_file() and (
-            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV, COMPRESSION_CSV)
+            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV, COMPRESSION_CSV, WALLCLOCK_CSV)
             or (path.name.startswith(PLOT_PREFIXES) and path.suffix == ".png")
         ):
             path.unlink()
@@ -39,6 +46,7 @@ def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Pat
     for name, data in (
         (RESULTS_CSV, results_csv(report).encode()),
         (RUNS_CSV, runs_csv(report).encode()),
+        (WALLCLOCK_CSV, wallclock_csv(report).encode()),
         *([(COMPRESSION_CSV, compression_csv(report).encode())] if report.ladders else []),
         *((name, png) for name, png, _ in plots),
         (REPORT_MD, render_markdown(report, [(n, c) for n, _, c in plots]).encode()),
