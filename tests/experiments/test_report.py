@@ -48,12 +48,14 @@ def write_run(
     effective_extra: dict | None = None,
     diagnostics: dict[str, list[float]] | None = None,
     machine: str | None = None,
+    commit: str | None = None,
 ) -> Path:
     """A run directory as rlx2 train writes it, with the given evaluation returns.
 
     ``options`` updates config.json's sections ({"run": {"eval_episodes": 5}}), and
     ``effective_extra`` its "effective" section; ``diagnostics`` adds diagnostic columns
-    (name -> one value per evaluation); ``machine`` records config.json's ``machine.cpu``."""
+    (name -> one value per evaluation); ``machine`` and ``commit`` record config.json's ``machine.cpu`` and
+    ``source.commit``."""
     path = root / name
     path.mkdir(parents=True)
     rlx2_vl = method == "rlx2" if rlx2_value_learning is None else rlx2_value_learning
@@ -91,6 +93,8 @@ def write_run(
     document = {"format": rundir.FORMAT_VERSION, "config": config, "effective": effective}
     if machine is not None:
         document["machine"] = {"cpu": machine, "cores": 2}
+    if commit is not None:
+        document["source"] = {"commit": commit, "dirty": False}
     rundir.atomic_write_json(path / rundir.CONFIG, document)
     rows = [
         {
@@ -240,6 +244,28 @@ def test_wall_clock_is_split_by_machine_and_compared_with_dense_on_the_same_one(
     runs = {r["run_dir"].rsplit("/", 1)[-1]: r for r in read_csv(out / "runs.csv")}
     assert runs["rigl_s3"]["machine"] == "B" and float(runs["rigl_s3"]["steps_per_second"]) == 150.0
     assert runs["rigl_s6"]["machine"] == ""
+
+
+def test_a_group_trained_by_several_commits_says_so(tmp_path):
+    old, new = "6b1fa55" + "0" * 33, "7a56a24" + "1" * 33
+    for seed, commit in enumerate([old, new, new, None]):
+        write_run(
+            tmp_path,
+            f"rigl_s{seed}",
+            returns=[1.0],
+            method="rigl",
+            sparsity=(0.9, 0.8),
+            seed=seed,
+            commit=commit,
+        )
+    for seed in range(2):
+        write_run(tmp_path, f"dense_s{seed}", returns=[1.0], seed=seed, commit=old)
+    report = report_of(tmp_path)
+    assert "runs from 2 source commits (6b1fa55 ×1, 7a56a24 ×2)" in report.group("rigl").notes
+    assert not any("source commits" in note for note in report.group("dense").notes)
+    write_report(report, tmp_path / "out")
+    runs = {r["run_dir"].rsplit("/", 1)[-1]: r for r in read_csv(tmp_path / "out" / "runs.csv")}
+    assert (runs["rigl_s1"]["commit"], runs["rigl_s3"]["commit"]) == (new, "")
 
 
 def test_percent_of_dense_undefined_without_dense_or_for_non_positive_dense(tmp_path):

@@ -259,6 +259,10 @@ def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) ->
         notes.append(
             f"a run has only {min_evaluations} evaluations (< {config.last}): its final score averages all of them"
         )
+    commits = sorted({run.commit for run in runs if run.commit})
+    if len(commits) > 1:
+        counts = ", ".join(f"{c[:7]} ×{sum(run.commit == c for run in runs)}" for c in commits)
+        notes.append(f"runs from {len(commits)} source commits ({counts})")
     total_steps = {run.total_steps for run in runs}
     return GroupResult(
         key=key,

@@ -116,6 +116,7 @@ RUNS_COLUMNS = (
     "final_score",
     "steps_per_second",
     "machine",
+    "commit",
 )
 
 
@@ -140,6 +141,7 @@ def runs_csv(report: Report) -> str:
             "final_score": run.final_score,
             "steps_per_second": run.summary.get("steps_per_second"),
             "machine": run.machine,
+            "commit": run.commit,
         }
         for run in report.runs
     ]

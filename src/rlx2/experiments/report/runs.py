@@ -48,6 +48,8 @@ class Run:
     """Diagnostic column of evaluations.csv -> its values at ``steps`` (docs/diagnostics.md)."""
     machine: str | None = None
     """The CPU the run trained on (config.json ``machine.cpu``); None when not recorded."""
+    commit: str | None = None
+    """The source commit that trained it (config.json ``source.commit``); None when not recorded."""
 
     @property
     def included(self) -> bool:
@@ -261,15 +263,17 @@ def load_run(path: Path, last: int = 30) -> Run:
             if rows and c in rows[0]
         },
         settings=settings,
-        machine=_machine(record.document),
+        machine=_recorded(record.document, "machine", "cpu"),
+        commit=_recorded(record.document, "source", "commit"),
     )
 
 
-def _machine(document: Mapping[str, Any]) -> str | None:
-    """config.json's ``machine.cpu``: wall-clock compares runs only on the same CPU."""
-    machine = document.get("machine")
-    cpu = machine.get("cpu") if isinstance(machine, Mapping) else None
-    return str(cpu) if cpu else None
+def _recorded(document: Mapping[str, Any], section: str, name: str) -> str | None:
+    """A fact config.json records about how the run was made (``machine.cpu``: wall-clock
+    compares runs only on one CPU; ``source.commit``), or None."""
+    facts = document.get(section)
+    value = facts.get(name) if isinstance(facts, Mapping) else None
+    return str(value) if value else None
 
 
 def protocol_settings(
