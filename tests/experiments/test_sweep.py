@@ -404,6 +404,48 @@ def test_a_worker_killed_mid_run_is_a_failed_job_not_a_driver_crash(tmp_path):
     assert result.error == f"job process died (exit code {-signal.SIGKILL})"
 
 
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="POSIX signal")
+def test_sigusr1_drains_the_sweep_and_the_next_invocation_starts_the_rest(tmp_path):
+    """SIGUSR1 to the driver: the running job completes, no queued one starts, the exit status
+    is 128 + SIGUSR1 and sweep.json keeps them pending. The worker, reached by the same signal
+    (as a signal to the whole process group would), ignores it."""
+    import signal
+    import threading
+    import time
+
+    path = tiny_sweep_file(tmp_path / "s.yaml", grid="seed: [0, 1, 2]")
+    spec_file = write_yaml(tmp_path / "long.yaml", path.read_text().replace("600", "1500"))
+    out = tmp_path / "out"
+    names = [f"td3_Pendulum-v1_dense_s{seed}" for seed in (0, 1, 2)]
+    signalled = []
+
+    def drain_once_training():
+        deadline = time.monotonic() + 120
+        while not (out / names[0] / "config.json").exists():
+            assert time.monotonic() < deadline, "the first run never started"
+            time.sleep(0.05)
+        (child,) = multiprocessing.active_children()
+        signalled.append(child.is_alive())
+        os.kill(child.pid, signal.SIGUSR1)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    thread = threading.Thread(target=drain_once_training, daemon=True)
+    thread.start()
+    code, stdout, _ = run_main({"file": str(spec_file), "out": str(out), "workers": 1})
+    thread.join()
+    assert signalled == [True]
+    assert code == 128 + signal.SIGUSR1, stdout
+    assert run_status(out / names[0]) == "completed"
+    assert not (out / names[1]).exists() and not (out / names[2]).exists()
+    assert "1 completed, 0 failed, 2 not started (drained" in stdout
+    assert read_json(out / "sweep.json")["counts"]["pending"] == 2
+
+    code, stdout, progress = run_main({"file": str(spec_file), "out": str(out), "workers": 2})
+    assert code == 0, progress
+    assert "1 completed before, 0 to resume, 2 new" in progress
+    assert "3 completed, 0 failed (" in stdout
+
+
 @pytest.mark.slow
 def test_ray_backend_runs_a_sweep_on_a_local_instance(tmp_path, monkeypatch):
     pytest.importorskip("ray")

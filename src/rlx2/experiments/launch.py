@@ -31,6 +31,11 @@ from typing import Any
 
 from rlx2.errors import ConfigError
 
+DRAIN_SIGNAL: int | None = getattr(signal, "SIGUSR1", None)
+"""Asks a sweep's driver to drain (``Drain``); POSIX only."""
+_DRIVER_SIGNALS = {signal.SIGINT} | ({DRAIN_SIGNAL} if DRAIN_SIGNAL is not None else set())
+"""Signals meant for a sweep's driver only: its workers block them at start and ignore them."""
+
 Started = Callable[["Job"], None]
 Finished = Callable[["Job", "JobResult"], None]
 
@@ -185,12 +190,14 @@ def _child(job: Job, conn) -> None:
 
     Only the driver stops a job (SIGTERM, see ``run_local``): Ctrl-C reaches every process of
     the terminal's group, and a worker hit by it while still importing would print a
-    KeyboardInterrupt traceback, or stop at once on the driver's second signal. SIGINT was
-    blocked when this process was started (``_sigint_blocked``); it is ignored from here on,
-    then unblocked (a Ctrl-C pending meanwhile is discarded).
+    KeyboardInterrupt traceback, or stop at once on the driver's second signal. SIGINT (and
+    SIGUSR1, the driver's drain request, which would end a worker reached by a signal to the
+    whole process group) were blocked when this process was started (``_driver_signals_blocked``);
+    they are ignored from here on, then unblocked (one pending meanwhile is discarded).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    for signum in _DRIVER_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _DRIVER_SIGNALS)
     try:
         result = run_job(job)
     except BaseException as exc:  # a bug outside the run itself
@@ -203,16 +210,17 @@ def _child(job: Job, conn) -> None:
 
 
 @contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Block SIGINT in this thread while a worker is started: the worker inherits the blocked
-    mask from its first instruction on (no window where Ctrl-C could reach its start-up), and
-    a Ctrl-C meant for the driver stays pending and is delivered when the block ends."""
+def _driver_signals_blocked() -> Iterator[None]:
+    """Block SIGINT and SIGUSR1 in this thread while a worker is started: the worker inherits
+    the blocked mask from its first instruction on (no window where Ctrl-C could reach its
+    start-up), and a signal meant for the driver stays pending and is delivered when the
+    block ends."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DRIVER_SIGNALS)
     try:
         yield
     finally:
@@ -230,7 +238,7 @@ def start_blocked(process: Any) -> None:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    with _sigint_blocked():
+    with _driver_signals_blocked():
         process.start()
 
 
@@ -254,6 +262,41 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class Drain:
+    """A request to drain a sweep: the running jobs finish, no queued job starts.
+
+    SIGUSR1 asks for it while :func:`drain_on_sigusr1` is active (POSIX; elsewhere nothing
+    asks). Every backend obeys one rule, :meth:`may_start`; the jobs it leaves stay
+    ``pending`` and the next invocation of the sweep starts them.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def may_start(self, queue: Sequence[Job]) -> bool:
+        return bool(queue) and not self.requested
+
+
+@contextlib.contextmanager
+def drain_on_sigusr1() -> Iterator[Drain]:
+    """A :class:`Drain` that SIGUSR1 sets while the block runs (main thread, POSIX only)."""
+    import threading
+
+    drain = Drain()
+    if DRAIN_SIGNAL is None or threading.current_thread() is not threading.main_thread():
+        yield drain
+        return
+
+    def ask(signum, frame):
+        drain.requested = True
+
+    previous = signal.signal(DRAIN_SIGNAL, ask)
+    try:
+        yield drain
+    finally:
+        signal.signal(DRAIN_SIGNAL, previous)
+
+
 def _answer(receiver) -> JobResult | None:
     """The worker's result, or None if it died without one: poll() is also true at EOF (the
     worker's end closed by its death), where recv() raises EOFError."""
@@ -271,10 +314,10 @@ def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Fin
     context = mp.get_context("spawn")  # fork after torch/threads is unsafe; spawn is portable
     queue = list(jobs)
     running: dict[Any, tuple[Job, Any, Any]] = {}  # sentinel -> (job, process, receiving end)
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), drain_on_sigusr1() as drain:
         try:
-            while queue or running:
-                while queue and len(running) < workers:
+            while drain.may_start(queue) or running:
+                while drain.may_start(queue) and len(running) < workers:
                     job = queue.pop(0)
                     receiver, sender = context.Pipe(duplex=False)
                     process = context.Process(
@@ -365,16 +408,17 @@ def run_ray(jobs: Sequence[Job], workers: int | None, started: Started, finished
     capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     queue = list(jobs)
     in_flight: dict[Any, Job] = {}
-    while queue or in_flight:
-        while queue and len(in_flight) < capacity:
-            job = queue.pop(0)
-            in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
-            started(job)
-        done, _ = ray.wait(list(in_flight), num_returns=1)
-        for ref in done:
-            job = in_flight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except Exception as exc:  # the task's worker died, or Ray itself failed
-                result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
-            finished(job, result)
+    with drain_on_sigusr1() as drain:
+        while drain.may_start(queue) or in_flight:
+            while drain.may_start(queue) and len(in_flight) < capacity:
+                job = queue.pop(0)
+                in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
+                started(job)
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in done:
+                job = in_flight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # the task's worker died, or Ray itself failed
+                    result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
+                finished(job, result)

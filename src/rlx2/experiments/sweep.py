@@ -36,6 +36,7 @@ import tyro
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError, os_error_text
 from rlx2.experiments.launch import (
+    DRAIN_SIGNAL,
     Job,
     JobResult,
     completed_result,
@@ -451,7 +452,8 @@ def default_workers(jobs: Sequence[Job]) -> int:
 
 
 def main(config: SweepConfig, stream=None) -> int:
-    """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed)."""
+    """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed, 138:
+    drained with jobs left, see ``launch.Drain``)."""
     spec = load_sweep_file(config.file) if config.file is not None else SweepSpec("--grid")
     spec = apply_overrides(spec, config.set, config.grid)
     out = config.out or spec.out
@@ -462,7 +464,8 @@ def main(config: SweepConfig, stream=None) -> int:
 
 def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None) -> int:
     """Plan, check and run (or, with ``dry_run``, list) the jobs of ``spec`` in ``out``; returns
-    the exit status (0: all completed, 1: some failed). Raises ConfigError for bad input."""
+    the exit status (0: all completed, 1: some failed, 128 + SIGUSR1: drained with jobs left).
+    Raises ConfigError for bad input."""
     stream = stream if stream is not None else sys.stderr
     jobs = plan_jobs(spec, out)
     from rlx2.train.rundir import check_writable_dir
@@ -504,12 +507,19 @@ def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None
         )
     failures = progress.failures()
     completed = progress.count("completed")
+    # Jobs still pending after the backend returned were left by a drain (SIGUSR1).
+    pending = progress.count("pending")
+    drained = (
+        f", {pending} not started (drained: run the sweep again to start them)" if pending else ""
+    )
     print(
-        f"sweep: {len(jobs)} jobs, {completed} completed, {len(failures)} failed ({progress.out / SWEEP_JSON})"
+        f"sweep: {len(jobs)} jobs, {completed} completed, {len(failures)} failed{drained} ({progress.out / SWEEP_JSON})"
     )
     for record in failures:
         print(f"  FAILED {record['name']}: {record['error']} (log: {record['log']})")
-    return 1 if failures else 0
+    if failures:
+        return 1
+    return 128 + (DRAIN_SIGNAL or 0) if pending else 0
 
 
 def cli_main(args: Sequence[str]) -> None:
