@@ -194,61 +194,80 @@ def test_mean_std_and_percent_of_dense_by_hand(tmp_path):
     assert rigl.num_seeds == 3 and rigl.seeds == (0, 1, 2)
 
 
-def test_wall_clock_is_split_by_machine_and_compared_with_dense_on_the_same_one(tmp_path):
-    # dense: 100, 120 and 200 steps/s on machine A, 50 on B; rigl: 300, 500, 320 on A, 150
-    # and 210 on B, 90 on C (no dense there), 77 with no machine recorded. Medians, not means.
-    def run(name, method, speed, machine, seed):
-        sparsity = None if method == "dense" else (0.9, 0.8)
+def test_wall_clock_is_split_by_machine_and_commit_and_compared_with_dense_there(tmp_path):
+    # Commit X: dense 100, 120, 200 steps/s on machine A, 50 on B; rigl 300, 500, 320 on A,
+    # 150 and 210 on B, 90 on C (no dense there), 77 with no machine recorded. Commit Y, on A:
+    # dense 400, rigl 800 (a resumed run). Medians, not means, and the same machine AND commit.
+    x, y = "a" * 40, "b" * 40
+
+    def run(name, method, speed, machine, seed, commit=x, **summary):
         write_run(
             tmp_path,
             name,
             returns=[1.0],
             method=method,
-            sparsity=sparsity,
+            sparsity=None if method == "dense" else (0.9, 0.8),
             seed=seed,
             machine=machine,
-            summary_extra={"steps_per_second": speed},
+            commit=commit,
+            summary_extra={"steps_per_second": speed, **summary},
         )
 
-    for seed, (speed, machine) in enumerate(
-        [(100.0, "A"), (120.0, "A"), (200.0, "A"), (50.0, "B")]
-    ):
-        run(f"dense_s{seed}", "dense", speed, machine, seed)
+    dense = [(100.0, "A", x), (120.0, "A", x), (200.0, "A", x), (50.0, "B", x), (400.0, "A", y)]
+    for seed, (speed, machine, commit) in enumerate(dense):
+        run(f"dense_s{seed}", "dense", speed, machine, seed, commit)
     rigl = [(300.0, "A"), (500.0, "A"), (320.0, "A"), (150.0, "B"), (210.0, "B"), (90.0, "C")]
     for seed, (speed, machine) in enumerate([*rigl, (77.0, None)]):
         run(f"rigl_s{seed}", "rigl", speed, machine, seed)
+    run("rigl_s7", "rigl", 800.0, "A", 7, y, resumes=1)
+    # Not a usable speed: a bool, zero, infinity; only the 60 counts.
+    for seed, speed in enumerate([True, 0.0, float("inf"), 60.0]):
+        run(f"ss_s{seed}", "ss", speed, "A", seed)
     report = report_of(tmp_path)
-    dense = {s.machine: s for s in report.group("dense").wall_clock}
-    assert (dense["A"].runs, dense["A"].median, dense["B"].median) == (3, 120.0, 50.0)
-    assert dense["A"].vs_dense == 1.0
-    speeds = {s.machine: s for s in report.group("rigl").wall_clock}
-    assert sorted(speeds) == ["A", "B", "C", "unrecorded"]
-    assert (speeds["A"].median, speeds["A"].low, speeds["A"].high) == (320.0, 300.0, 500.0)
-    assert speeds["A"].vs_dense == pytest.approx(320.0 / 120.0)
-    assert speeds["B"].median == 180.0 and speeds["B"].vs_dense == pytest.approx(180.0 / 50.0)
-    assert speeds["C"].vs_dense is None and speeds["unrecorded"].median == 77.0
-    # The group mean still averages every run, whatever its machine.
-    every = [speed for speed, _ in rigl] + [77.0]
+
+    speeds = {(s.machine, s.commit): s for s in report.group("dense").wall_clock}
+    assert (speeds["A", x].runs, speeds["A", x].median, speeds["B", x].median) == (3, 120.0, 50.0)
+    assert speeds["A", x].vs_dense == 1.0 and speeds["A", y].median == 400.0
+    speeds = {(s.machine, s.commit): s for s in report.group("rigl").wall_clock}
+    assert sorted(speeds) == [("A", x), ("A", y), ("B", x), ("C", x), ("unrecorded", x)]
+    a = speeds["A", x]
+    assert (a.median, a.low, a.high, a.resumed) == (320.0, 300.0, 500.0, 0)
+    assert a.vs_dense == pytest.approx(320.0 / 120.0)
+    assert speeds["A", y].vs_dense == pytest.approx(2.0) and speeds["A", y].resumed == 1
+    assert speeds["B", x].median == 180.0 and speeds["B", x].vs_dense == pytest.approx(3.6)
+    assert speeds["C", x].vs_dense is None and speeds["unrecorded", x].median == 77.0
+    # The group mean still averages every run, whatever its machine or commit.
+    every = [speed for speed, _ in rigl] + [77.0, 800.0]
     assert report.group("rigl").steps_per_second == pytest.approx(sum(every) / len(every))
+    (usable,) = report.group("ss").wall_clock
+    assert (usable.runs, usable.median) == (1, 60.0)
+    assert report.group("ss").steps_per_second is None  # not every run has a number
 
     out = tmp_path / "out"
     write_report(report, out)
     rows = read_csv(out / "wallclock.csv")
     row = next(r for r in rows if r["label"] == "rigl" and r["machine"] == "B")
-    assert (row["runs"], float(row["steps_per_second_median"])) == ("2", 180.0)
-    assert float(row["vs_dense"]) == pytest.approx(3.6)
+    assert (row["commit"], row["runs"], row["resumed"]) == (x, "2", "0")
+    assert float(row["steps_per_second_median"]) == 180.0 and float(row["vs_dense"]) == 3.6
     assert next(r for r in rows if r["machine"] == "C")["vs_dense"] == ""
     text = (out / "report.md").read_text()
     assert "### Wall-clock by machine" in text
-    assert "| td3 | Hopper-v5 | rigl | 0.9 / 0.8 | B | 2 | 180.0 [150.0, 210.0] | 3.60 |" in text
+    assert (
+        "| td3 | Hopper-v5 | rigl | 0.9 / 0.8 | B | aaaaaaa | 2 | 180.0 [150.0, 210.0] | 3.60 |"
+        in text
+    )
+    assert (
+        "| td3 | Hopper-v5 | rigl | 0.9 / 0.8 | A | bbbbbbb | 1 (1) | 800.0 [800.0, 800.0] | 2.00 |"
+        in text
+    )
     runs = {r["run_dir"].rsplit("/", 1)[-1]: r for r in read_csv(out / "runs.csv")}
     assert runs["rigl_s3"]["machine"] == "B" and float(runs["rigl_s3"]["steps_per_second"]) == 150.0
-    assert runs["rigl_s6"]["machine"] == ""
+    assert runs["rigl_s6"]["machine"] == "" and runs["ss_s0"]["steps_per_second"] == ""
 
 
 def test_a_group_trained_by_several_commits_says_so(tmp_path):
     old, new = "6b1fa55" + "0" * 33, "7a56a24" + "1" * 33
-    for seed, commit in enumerate([old, new, new, None]):
+    for seed, commit in enumerate([old, new, new, None, None]):
         write_run(
             tmp_path,
             f"rigl_s{seed}",
@@ -261,8 +280,14 @@ def test_a_group_trained_by_several_commits_says_so(tmp_path):
     for seed in range(2):
         write_run(tmp_path, f"dense_s{seed}", returns=[1.0], seed=seed, commit=old)
     report = report_of(tmp_path)
-    assert "runs from 2 source commits (6b1fa55 ×1, 7a56a24 ×2)" in report.group("rigl").notes
+    note = "runs from 3 source commits (6b1fa55 ×1, 7a56a24 ×2, unrecorded ×2)"
+    assert note in report.group("rigl").notes
     assert not any("source commits" in note for note in report.group("dense").notes)
+    # A checkout with uncommitted changes is not the commit it names.
+    config = tmp_path / "dense_s1" / rundir.CONFIG
+    config.write_text(config.read_text().replace('"dirty": false', '"dirty": true'))
+    note = "runs from 2 source commits (6b1fa55 ×1, 6b1fa55+dirty ×1)"
+    assert note in report_of(tmp_path).group("dense").notes
     write_report(report, tmp_path / "out")
     runs = {r["run_dir"].rsplit("/", 1)[-1]: r for r in read_csv(tmp_path / "out" / "runs.csv")}
     assert (runs["rigl_s1"]["commit"], runs["rigl_s3"]["commit"]) == (new, "")

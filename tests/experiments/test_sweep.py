@@ -404,6 +404,29 @@ def test_a_worker_killed_mid_run_is_a_failed_job_not_a_driver_crash(tmp_path):
     assert result.error == f"job process died (exit code {-signal.SIGKILL})"
 
 
+def test_a_drain_between_the_loop_test_and_the_start_ends_the_loop(tmp_path):
+    """A drain asked for after run_local's loop test passed and before a job started leaves
+    nothing running: the loop must end, not wait on no process at all (that blocks forever)."""
+    import threading
+
+    class LateDrain(launch.Drain):
+        calls = 0
+
+        def may_start(self, queue):
+            self.calls += 1
+            return self.calls == 1  # the loop's test passes, then the drain comes
+
+    (job,) = plan_jobs(load_sweep_file(tiny_sweep_file(tmp_path / "s.yaml", "seed: [0]")), tmp_path)
+    started = []
+    loop = threading.Thread(
+        target=launch.run_local, args=([job], 1, started.append, None, LateDrain()), daemon=True
+    )
+    loop.start()
+    loop.join(timeout=30)
+    assert not loop.is_alive(), "run_local waited on no running job"
+    assert started == [] and not Path(job.run_dir).exists()
+
+
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"), reason="POSIX signal")
 def test_sigusr1_drains_the_sweep_and_the_next_invocation_starts_the_rest(tmp_path):
     """SIGUSR1 to the driver: the running job completes, no queued one starts, the exit status

@@ -25,6 +25,7 @@ from rlx2 import paper
 from rlx2.config import Algo
 from rlx2.errors import ConfigError
 from rlx2.experiments.compression import CompressionOptions
+from rlx2.experiments.launch import DRAIN_EXIT_STATUS
 from rlx2.experiments.sweep import LaunchOptions, execute, plan_jobs
 from rlx2.experiments.sweep_file import SweepSpec, apply_overrides
 
@@ -179,7 +180,8 @@ def sweep_file_text(spec: SweepSpec, command: str, path: str | Path) -> str:
 
 
 def main(config: CompressConfig, argv: Sequence[str] = (), stream=None) -> int:
-    """Run ``rlx2 compress``; returns the exit status (0: every job completed, 1: some failed)."""
+    """Run ``rlx2 compress``; returns the exit status (0: every job completed, 1: some failed,
+    ``launch.DRAIN_EXIT_STATUS``: drained with jobs left)."""
     from rlx2.experiments.report import REPORT_MD, ReportConfig, build_report, write_report
     from rlx2.train.rundir import atomic_write_bytes
 
@@ -203,6 +205,8 @@ def main(config: CompressConfig, argv: Sequence[str] = (), stream=None) -> int:
     report = build_report(report_config)
     write_report(report, report_out, overwrite=True)  # derived from the runs: regenerated
     print(f"report -> {report_out / REPORT_MD}")
+    if code == DRAIN_EXIT_STATUS:
+        print("drained: the ladder below covers only the runs completed so far")
     for ladder in report.ladders:
         print(ladder.statement())
     return code

@@ -33,6 +33,8 @@ from rlx2.errors import ConfigError
 
 DRAIN_SIGNAL: int | None = getattr(signal, "SIGUSR1", None)
 """Asks a sweep's driver to drain (``Drain``); POSIX only."""
+DRAIN_EXIT_STATUS = 128 + DRAIN_SIGNAL if DRAIN_SIGNAL is not None else 1
+"""A sweep's exit status when a drain left jobs unstarted (a shell's 128 + signal; 138 on Linux)."""
 _DRIVER_SIGNALS = {signal.SIGINT} | ({DRAIN_SIGNAL} if DRAIN_SIGNAL is not None else set())
 """Signals meant for a sweep's driver only: its workers block them at start and ignore them."""
 
@@ -266,8 +268,9 @@ class Drain:
     """A request to drain a sweep: the running jobs finish, no queued job starts.
 
     SIGUSR1 asks for it while :func:`drain_on_sigusr1` is active (POSIX; elsewhere nothing
-    asks). Every backend obeys one rule, :meth:`may_start`; the jobs it leaves stay
-    ``pending`` and the next invocation of the sweep starts them.
+    asks): ``sweep.execute`` holds one for as long as the sweep's lock names the driver, and
+    hands it to the backend. Every backend obeys one rule, :meth:`may_start`; the jobs it
+    leaves stay ``pending`` and the next invocation of the sweep starts them.
     """
 
     def __init__(self) -> None:
@@ -306,15 +309,23 @@ def _answer(receiver) -> JobResult | None:
         return None
 
 
-def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Finished) -> None:
-    """Each job in its own spawned process, at most ``workers`` at a time."""
+def run_local(
+    jobs: Sequence[Job],
+    workers: int,
+    started: Started,
+    finished: Finished,
+    drain: Drain | None = None,
+) -> None:
+    """Each job in its own spawned process, at most ``workers`` at a time; none starts once
+    ``drain`` is requested."""
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
     context = mp.get_context("spawn")  # fork after torch/threads is unsafe; spawn is portable
     queue = list(jobs)
     running: dict[Any, tuple[Job, Any, Any]] = {}  # sentinel -> (job, process, receiving end)
-    with sigterm_as_interrupt(), drain_on_sigusr1() as drain:
+    drain = drain or Drain()
+    with sigterm_as_interrupt():
         try:
             while drain.may_start(queue) or running:
                 while drain.may_start(queue) and len(running) < workers:
@@ -327,6 +338,8 @@ def run_local(jobs: Sequence[Job], workers: int, started: Started, finished: Fin
                     sender.close()  # the child holds the only sending end: EOF if it dies
                     running[process.sentinel] = (job, process, receiver)
                     started(job)
+                if not running:  # a drain asked for after the loop's test: nothing to wait for
+                    break
                 for sentinel in wait(list(running)):
                     job, process, receiver = running.pop(sentinel)
                     result = _answer(receiver)
@@ -397,9 +410,16 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[Any]:
             ray.shutdown()
 
 
-def run_ray(jobs: Sequence[Job], workers: int | None, started: Started, finished: Finished) -> None:
+def run_ray(
+    jobs: Sequence[Job],
+    workers: int | None,
+    started: Started,
+    finished: Finished,
+    drain: Drain | None = None,
+) -> None:
     """One Ray task per job (``num_cpus`` = the job's threads) on the connected cluster (see
-    ``ray_session``), at most ``workers`` in flight (default: the cluster's CPUs)."""
+    ``ray_session``), at most ``workers`` in flight (default: the cluster's CPUs); none is
+    submitted once ``drain`` is requested (tasks already submitted still run)."""
     import ray
 
     threads = max((job.threads for job in jobs), default=1)
@@ -408,17 +428,19 @@ def run_ray(jobs: Sequence[Job], workers: int | None, started: Started, finished
     capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     queue = list(jobs)
     in_flight: dict[Any, Job] = {}
-    with drain_on_sigusr1() as drain:
-        while drain.may_start(queue) or in_flight:
-            while drain.may_start(queue) and len(in_flight) < capacity:
-                job = queue.pop(0)
-                in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
-                started(job)
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            for ref in done:
-                job = in_flight.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:  # the task's worker died, or Ray itself failed
-                    result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
-                finished(job, result)
+    drain = drain or Drain()
+    while drain.may_start(queue) or in_flight:
+        while drain.may_start(queue) and len(in_flight) < capacity:
+            job = queue.pop(0)
+            in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
+            started(job)
+        if not in_flight:  # a drain asked for after the loop's test
+            break
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        for ref in done:
+            job = in_flight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # the task's worker died, or Ray itself failed
+                result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
+            finished(job, result)

@@ -36,11 +36,12 @@ import tyro
 from rlx2.config import EXECUTION_FIELDS
 from rlx2.errors import ConfigError, os_error_text
 from rlx2.experiments.launch import (
-    DRAIN_SIGNAL,
+    DRAIN_EXIT_STATUS,
     Job,
     JobResult,
     completed_result,
     decide_action,
+    drain_on_sigusr1,
     import_ray,
     ray_session,
     run_local,
@@ -483,28 +484,34 @@ def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None
             print(f"{action:<9} {job.name}  {' '.join(option_args(job.options))}")
         print(f"{len(jobs)} jobs -> {Path(out).expanduser().absolute()}")
         return 0
-    if launch.backend == "ray":
-        threads = max((job.threads for job in jobs), default=1)
-        workers = launch.workers or (None if launch.address else default_workers(jobs))
-        with ray_session(launch.address, (workers or 1) * threads):
+    # SIGUSR1 drains the sweep from before its lock names this process until it exits.
+    with drain_on_sigusr1() as drain:
+        if launch.backend == "ray":
+            threads = max((job.threads for job in jobs), default=1)
+            workers = launch.workers or (None if launch.address else default_workers(jobs))
+            with ray_session(launch.address, (workers or 1) * threads):
+                progress = run_sweep(
+                    spec,
+                    jobs,
+                    out,
+                    lambda todo, started, finished: run_ray(
+                        todo, workers, started, finished, drain
+                    ),
+                    "ray",
+                    stream,
+                )
+        else:
+            local_workers = launch.workers or default_workers(jobs)
             progress = run_sweep(
                 spec,
                 jobs,
                 out,
-                lambda todo, started, finished: run_ray(todo, workers, started, finished),
-                "ray",
+                lambda todo, started, finished: run_local(
+                    todo, local_workers, started, finished, drain
+                ),
+                "local",
                 stream,
             )
-    else:
-        workers = launch.workers or default_workers(jobs)
-        progress = run_sweep(
-            spec,
-            jobs,
-            out,
-            lambda todo, started, finished: run_local(todo, workers, started, finished),
-            "local",
-            stream,
-        )
     failures = progress.failures()
     completed = progress.count("completed")
     # Jobs still pending after the backend returned were left by a drain (SIGUSR1).
@@ -517,9 +524,9 @@ def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None
     )
     for record in failures:
         print(f"  FAILED {record['name']}: {record['error']} (log: {record['log']})")
-    if failures:
+    if failures:  # a failure needs attention before anything else
         return 1
-    return 128 + (DRAIN_SIGNAL or 0) if pending else 0
+    return DRAIN_EXIT_STATUS if pending else 0
 
 
 def cli_main(args: Sequence[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -137,42 +138,72 @@ def exclude_repeated_seeds(runs: Sequence[Run]) -> tuple[list[Run], list[Run]]:
     return [repeated.get(run.path, run) for run in runs], list(repeated.values())
 
 
+UNRECORDED = "unrecorded"
+
+
 @dataclass(frozen=True)
 class MachineSpeed:
-    """Wall-clock of a group's runs on one CPU: steps/s compares methods only on the same one."""
+    """Wall-clock of a group's runs on one CPU and one source commit: steps/s compares methods
+    only there (a new commit may be faster, as a new machine may)."""
 
     machine: str
-    """config.json's ``machine.cpu`` ("unrecorded" when a run lacks it)."""
+    """config.json's ``machine.cpu`` (UNRECORDED when a run lacks it)."""
+    commit: str
+    """config.json's ``source.commit`` (UNRECORDED when a run lacks it)."""
     runs: int
+    resumed: int
+    """How many of them were resumed: their steps/s spans sessions, which config.json's
+    machine and commit (the first session's) may not describe."""
     median: float
     low: float
     high: float
     """The slowest and fastest run's steps/s."""
     vs_dense: float | None = None
-    """median / the dense reference group's median on the same machine (None without one)."""
+    """median / the dense reference group's median on the same machine and commit (None
+    without one)."""
+
+
+def short_commit(commit: str) -> str:
+    """A commit as people write it: 7 hex digits (and "+dirty"), or UNRECORDED."""
+    if commit == UNRECORDED:
+        return commit
+    return commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")
 
 
 def machine_speeds(runs: Sequence[Run]) -> tuple[MachineSpeed, ...]:
-    """steps/s (env steps per wall-clock second, evaluation included) per machine, sorted by
-    name; runs whose summary lacks a number are left out."""
-    by_machine: dict[str, list[float]] = {}
+    """steps/s (env steps per wall-clock second, evaluation included) per machine and commit,
+    sorted; runs whose summary lacks a positive number are left out."""
+    by_place: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        value = run.summary.get("steps_per_second")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            by_machine.setdefault(run.machine or "unrecorded", []).append(float(value))
-    return tuple(
-        MachineSpeed(name, len(values), float(np.median(values)), min(values), max(values))
-        for name, values in sorted(by_machine.items())
-    )
+        speed = run.summary_number("steps_per_second")
+        if speed is not None and speed > 0:
+            place = (run.machine or UNRECORDED, run.commit or UNRECORDED)
+            by_place.setdefault(place, []).append(run)
+    speeds = []
+    for (machine, commit), members in sorted(by_place.items()):
+        values = [run.summary_number("steps_per_second") or 0.0 for run in members]
+        resumed = sum((run.summary_number("resumes") or 0) > 0 for run in members)
+        speeds.append(
+            MachineSpeed(
+                machine,
+                commit,
+                len(members),
+                resumed,
+                float(np.median(values)),
+                min(values),
+                max(values),
+            )
+        )
+    return tuple(speeds)
 
 
 def _speeds_vs_dense(
     speeds: Sequence[MachineSpeed], dense: Sequence[MachineSpeed]
 ) -> tuple[MachineSpeed, ...]:
-    reference = {speed.machine: speed.median for speed in dense}
+    reference = {(speed.machine, speed.commit): speed.median for speed in dense}
     return tuple(
-        replace(speed, vs_dense=speed.median / reference[speed.machine])
-        if speed.machine in reference
+        replace(speed, vs_dense=speed.median / reference[speed.machine, speed.commit])
+        if (speed.machine, speed.commit) in reference
         else speed
         for speed in speeds
     )
@@ -222,8 +253,8 @@ class GroupResult:
 
 
 def _mean_of(runs: Sequence[Run], name: str) -> float | None:
-    values = [run.summary.get(name) for run in runs]
-    if any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+    values = [run.summary_number(name) for run in runs]
+    if any(v is None for v in values):
         return None
     return float(np.mean(values))  # type: ignore[arg-type]
 
@@ -259,9 +290,9 @@ def summarize_group(key: GroupKey, runs: Sequence[Run], config: ReportConfig) ->
         notes.append(
             f"a run has only {min_evaluations} evaluations (< {config.last}): its final score averages all of them"
         )
-    commits = sorted({run.commit for run in runs if run.commit})
+    commits = Counter(run.commit or UNRECORDED for run in runs)
     if len(commits) > 1:
-        counts = ", ".join(f"{c[:7]} ×{sum(run.commit == c for run in runs)}" for c in commits)
+        counts = ", ".join(f"{short_commit(c)} ×{n}" for c, n in sorted(commits.items()))
         notes.append(f"runs from {len(commits)} source commits ({counts})")
     total_steps = {run.total_steps for run in runs}
     return GroupResult(

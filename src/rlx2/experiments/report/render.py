@@ -11,7 +11,7 @@ from typing import Any
 
 from rlx2.experiments import report_diagnostics
 from rlx2.experiments.report.build import Report
-from rlx2.experiments.report.groups import group_runs
+from rlx2.experiments.report.groups import group_runs, short_commit
 from rlx2.experiments.report.options import RATIO_FIELDS
 from rlx2.experiments.report.tables import PaperTable, column_names
 
@@ -139,7 +139,7 @@ def runs_csv(report: Report) -> str:
             "last_step": run.last_step,
             "num_evaluations": len(run.returns),
             "final_score": run.final_score,
-            "steps_per_second": run.summary.get("steps_per_second"),
+            "steps_per_second": run.summary_number("steps_per_second"),
             "machine": run.machine,
             "commit": run.commit,
         }
@@ -489,7 +489,7 @@ def _compute_section(report: Report) -> list[str]:
     ]
 
 
-WALLCLOCK_HEADER = "algo|task|method|sparsity (actor / critic)|machine|runs|steps/s median [slowest, fastest]|× dense"
+WALLCLOCK_HEADER = "algo|task|method|sparsity (actor / critic)|machine|commit|runs (resumed)|steps/s median [slowest, fastest]|× dense"
 
 
 def _wall_clock_lines(report: Report) -> list[str]:
@@ -500,7 +500,8 @@ def _wall_clock_lines(report: Report) -> list[str]:
             g.key.label,
             _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
             speed.machine,
-            str(speed.runs),
+            short_commit(speed.commit),
+            f"{speed.runs} ({speed.resumed})" if speed.resumed else str(speed.runs),
             f"{_fmt(speed.median, 1)} [{_fmt(speed.low, 1)}, {_fmt(speed.high, 1)}]",
             _fmt(speed.vs_dense, 2),
         ]
@@ -513,11 +514,14 @@ def _wall_clock_lines(report: Report) -> list[str]:
         "",
         "### Wall-clock by machine",
         "",
-        "steps/s of the runs themselves, per CPU model (config.json `machine.cpu`): a speed "
-        "compares methods only on the same machine. × dense = median / the dense group's "
-        "median on the same machine (empty without dense runs there). The runs' own load "
-        "(other runs beside them) is not recorded: read these as the campaign's conditions, "
-        "and use `rlx2 bench` or benchmarks/ for controlled speed figures.",
+        "steps/s of the runs themselves, per CPU model and source commit (config.json "
+        "`machine.cpu`, `source.commit`): a speed compares methods only on the same machine "
+        "and code. × dense = median / the dense group's median on the same machine and "
+        "commit (– without dense runs there). (resumed): how many of the runs were resumed; "
+        "their steps/s spans sessions that config.json's machine and commit (the first "
+        "session's) may not all describe. The runs' own load (other runs beside them) is not "
+        "recorded: read these as the campaign's conditions, and use `rlx2 bench` or "
+        "benchmarks/ for controlled speed figures.",
         "",
         *_md_table(WALLCLOCK_HEADER.split("|"), rows),
     ]
@@ -530,7 +534,9 @@ WALLCLOCK_COLUMNS = (
     "actor_sparsity",
     "critic_sparsity",
     "machine",
+    "commit",
     "runs",
+    "resumed",
     "steps_per_second_median",
     "steps_per_second_min",
     "steps_per_second_max",
@@ -539,12 +545,14 @@ WALLCLOCK_COLUMNS = (
 
 
 def wallclock_csv(report: Report) -> str:
-    """One row per group and machine: the runs' steps/s there, and the ratio to dense's."""
+    """One row per group, machine and commit: the runs' steps/s there, and the ratio to dense's."""
     rows = [
         {
             **g.key._asdict(),
             "machine": speed.machine,
+            "commit": speed.commit,
             "runs": speed.runs,
+            "resumed": speed.resumed,
             "steps_per_second_median": speed.median,
             "steps_per_second_min": speed.low,
             "steps_per_second_max": speed.high,

@@ -49,11 +49,19 @@ class Run:
     machine: str | None = None
     """The CPU the run trained on (config.json ``machine.cpu``); None when not recorded."""
     commit: str | None = None
-    """The source commit that trained it (config.json ``source.commit``); None when not recorded."""
+    """The source commit that trained it (config.json ``source.commit``, "+dirty" appended when
+    the checkout had uncommitted changes); None when not recorded."""
 
     @property
     def included(self) -> bool:
         return self.final_score is not None
+
+    def summary_number(self, name: str) -> float | None:
+        """A number from summary.json: None unless it is a finite int or float (not a bool)."""
+        value = self.summary.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
 
     @property
     def last_step(self) -> int | None:
@@ -264,8 +272,15 @@ def load_run(path: Path, last: int = 30) -> Run:
         },
         settings=settings,
         machine=_recorded(record.document, "machine", "cpu"),
-        commit=_recorded(record.document, "source", "commit"),
+        commit=_source_commit(record.document),
     )
+
+
+def _source_commit(document: Mapping[str, Any]) -> str | None:
+    commit = _recorded(document, "source", "commit")
+    source = document.get("source")
+    dirty = isinstance(source, Mapping) and source.get("dirty") is True
+    return f"{commit}+dirty" if commit and dirty else commit
 
 
 def _recorded(document: Mapping[str, Any], section: str, name: str) -> str | None:
