@@ -265,6 +265,27 @@ def test_wall_clock_is_split_by_machine_and_commit_and_compared_with_dense_there
     assert runs["rigl_s6"]["machine"] == "" and runs["ss_s0"]["steps_per_second"] == ""
 
 
+def test_progress_csv_gives_each_tenth_of_a_run_by_hand(tmp_path):
+    # 20 evaluations every 5 000 steps of a 100 000-step run: 2 per tenth. Returns 0, 1, ..., 19
+    # except the 4th tenth, which is left without evaluations (a gap in evaluations.csv).
+    returns = [float(i) for i in range(20)]
+    path = write_run(tmp_path, "dense", returns=returns, total_steps=100_000)
+    lines = (path / rundir.EVALUATIONS).read_text().splitlines()
+    (path / rundir.EVALUATIONS).write_text("\n".join(lines[:7] + lines[9:]) + "\n")
+    summary = rundir.read_json(path / rundir.SUMMARY)
+    kept = returns[:6] + returns[8:]
+    summary.update(num_evaluations=18, final_return=rundir.final_score(kept))
+    rundir.atomic_write_json(path / rundir.SUMMARY, summary)
+    write_report(report_of(tmp_path), tmp_path / "out")
+    rows = read_csv(tmp_path / "out" / "progress.csv")
+    assert [int(r["window"]) for r in rows] == list(range(1, 11))
+    first, fourth, last = rows[0], rows[3], rows[9]
+    assert (first["step_from"], first["step_to"], first["evaluations"]) == ("0", "10000", "2")
+    assert (float(first["return_mean"]), float(first["return_best"])) == (0.5, 1.0)
+    assert (fourth["evaluations"], fourth["return_mean"], fourth["return_best"]) == ("0", "", "")
+    assert (float(last["return_mean"]), float(last["return_best"])) == (18.5, 19.0)
+
+
 def test_a_group_trained_by_several_commits_says_so(tmp_path):
     old, new = "6b1fa55" + "0" * 33, "7a56a24" + "1" * 33
     for seed, commit in enumerate([old, new, new, None, None]):
@@ -787,6 +808,7 @@ def test_sparsity_plot_and_files(tmp_path):
         "compression.csv",  # rigl ran at 3 sparsity levels: a compression ladder
         "curves_td3_Hopper-v5.png",
         "profile_td3.png",  # dense ran: performance profiles of % of dense
+        "progress.csv",
         "report.md",
         "results.csv",
         "runs.csv",
@@ -826,6 +848,7 @@ def test_report_on_real_training_runs(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "curves_td3_Pendulum-v1.png",
         "diagnostics_td3_Pendulum-v1.png",
+        "progress.csv",
         "report.md",
         "results.csv",
         "runs.csv",

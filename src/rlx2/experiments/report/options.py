@@ -15,6 +15,7 @@ from rlx2.experiments.compression import CompressionOptions
 REPORT_MD, RESULTS_CSV, RUNS_CSV = "report.md", "results.csv", "runs.csv"
 COMPRESSION_CSV = "compression.csv"
 WALLCLOCK_CSV = "wallclock.csv"
+PROGRESS_CSV = "progress.csv"
 PLOT_PREFIXES = ("curves_", "sparsity_", "diagnostics_", "profile_")
 METHOD_ORDER = ("dense", "tiny", "ss", "set", "rigl", "rlx2")
 # Settings that may differ between the seeds of one group without changing the experiment.

@@ -152,6 +152,53 @@ def runs_csv(report: Report) -> str:
     return _csv_text(rows, RUNS_COLUMNS)
 
 
+PROGRESS_WINDOWS = 10
+"""progress.csv cuts each run's budget into this many equal windows (100 k steps at 1 M)."""
+
+PROGRESS_COLUMNS = (
+    "run_dir",
+    "algo",
+    "env",
+    "label",
+    "seed",
+    "window",
+    "step_from",
+    "step_to",
+    "evaluations",
+    "return_mean",
+    "return_best",
+)
+
+
+def progress_csv(report: Report) -> str:
+    """How each run learned: per tenth of its budget (steps in (step_from, step_to]), the mean
+    and the best of its evaluation returns; empty cells for a window without evaluations."""
+    rows = []
+    for run in report.runs:
+        total = run.total_steps or run.last_step
+        if not total or not run.steps:
+            continue
+        for window in range(PROGRESS_WINDOWS):
+            low, high = total * window / PROGRESS_WINDOWS, total * (window + 1) / PROGRESS_WINDOWS
+            returns = [r for s, r in zip(run.steps, run.returns, strict=True) if low < s <= high]
+            rows.append(
+                {
+                    "run_dir": str(run.path),
+                    "algo": run.algo,
+                    "env": run.env,
+                    "label": run.label,
+                    "seed": run.seed,
+                    "window": window + 1,
+                    "step_from": round(low),
+                    "step_to": round(high),
+                    "evaluations": len(returns),
+                    "return_mean": sum(returns) / len(returns) if returns else None,
+                    "return_best": max(returns) if returns else None,
+                }
+            )
+    return _csv_text(rows, PROGRESS_COLUMNS)
+
+
 COMPRESSION_COLUMNS = (
     "algo",
     "env",

@@ -11,6 +11,7 @@ from rlx2.experiments.report.figures import make_plots
 from rlx2.experiments.report.options import (
     COMPRESSION_CSV,
     PLOT_PREFIXES,
+    PROGRESS_CSV,
     REPORT_MD,
     RESULTS_CSV,
     RUNS_CSV,
@@ -19,6 +20,7 @@ from rlx2.experiments.report.options import (
 )
 from rlx2.experiments.report.render import (
     compression_csv,
+    progress_csv,
     render_markdown,
     results_csv,
     runs_csv,
@@ -30,7 +32,8 @@ from rlx2.train import rundir
 def _clear_previous_report(out: Path) -> None:
     for path in out.iterdir():
         if path.is_file() and (
-            path.name in (REPORT_MD, RESULTS_CSV, RUNS_CSV, COMPRESSION_CSV, WALLCLOCK_CSV)
+            path.name
+            in (REPORT_MD, RESULTS_CSV, RUNS_CSV, COMPRESSION_CSV, WALLCLOCK_CSV, PROGRESS_CSV)
             or (path.name.startswith(PLOT_PREFIXES) and path.suffix == ".png")
         ):
             path.unlink()
@@ -47,6 +50,7 @@ def write_report(report: Report, out: Path, overwrite: bool = False) -> list[Pat
         (RESULTS_CSV, results_csv(report).encode()),
         (RUNS_CSV, runs_csv(report).encode()),
         (WALLCLOCK_CSV, wallclock_csv(report).encode()),
+        (PROGRESS_CSV, progress_csv(report).encode()),
         *([(COMPRESSION_CSV, compression_csv(report).encode())] if report.ladders else []),
         *((name, png) for name, png, _ in plots),
         (REPORT_MD, render_markdown(report, [(n, c) for n, _, c in plots]).encode()),
