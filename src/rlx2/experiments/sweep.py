@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -486,32 +486,24 @@ def execute(spec: SweepSpec, out: str | Path, launch: LaunchOptions, stream=None
         return 0
     # SIGUSR1 drains the sweep from before its lock names this process until it exits.
     with drain_on_sigusr1() as drain:
+        backend: Backend
         if launch.backend == "ray":
             threads = max((job.threads for job in jobs), default=1)
             workers = launch.workers or (None if launch.address else default_workers(jobs))
-            with ray_session(launch.address, (workers or 1) * threads):
-                progress = run_sweep(
-                    spec,
-                    jobs,
-                    out,
-                    lambda todo, started, finished: run_ray(
-                        todo, workers, started, finished, drain
-                    ),
-                    "ray",
-                    stream,
-                )
+            where: AbstractContextManager = ray_session(launch.address, (workers or 1) * threads)
+
+            def backend(todo, started, finished):
+                run_ray(todo, workers, started, finished, drain)
+
         else:
             local_workers = launch.workers or default_workers(jobs)
-            progress = run_sweep(
-                spec,
-                jobs,
-                out,
-                lambda todo, started, finished: run_local(
-                    todo, local_workers, started, finished, drain
-                ),
-                "local",
-                stream,
-            )
+            where = nullcontext()
+
+            def backend(todo, started, finished):
+                run_local(todo, local_workers, started, finished, drain)
+
+        with where:
+            progress = run_sweep(spec, jobs, out, backend, launch.backend, stream)
     failures = progress.failures()
     completed = progress.count("completed")
     # Jobs still pending after the backend returned were left by a drain (SIGUSR1).

@@ -11,7 +11,7 @@ from typing import Any
 
 from rlx2.experiments import report_diagnostics
 from rlx2.experiments.report.build import Report
-from rlx2.experiments.report.groups import group_runs, short_commit
+from rlx2.experiments.report.groups import GroupResult, group_runs, short_commit
 from rlx2.experiments.report.options import RATIO_FIELDS
 from rlx2.experiments.report.tables import PaperTable, column_names
 
@@ -304,13 +304,20 @@ def _intro(report: Report, pct: int) -> list[str]:
     ]
 
 
+def _group_cells(g: GroupResult) -> list[str]:
+    """A group's first cells in every per-group table: algo, task, method, sparsities."""
+    return [
+        g.key.algo,
+        g.key.env,
+        g.key.label,
+        _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+    ]
+
+
 def _groups_section(report: Report, pct: int) -> list[str]:
     rows = [
         [
-            g.key.algo,
-            g.key.env,
-            g.key.label,
-            _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+            *_group_cells(g),
             str(g.num_seeds),
             f"{_fmt(g.mean)} ± {_fmt(g.std)}",
             f"{_fmt(g.iqm)} [{_fmt(g.ci_low)}, {_fmt(g.ci_high)}]"
@@ -507,10 +514,7 @@ def _compression_section(report: Report, pct: int) -> list[str]:
 def _compute_section(report: Report) -> list[str]:
     rows = [
         [
-            g.key.algo,
-            g.key.env,
-            g.key.label,
-            _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+            *_group_cells(g),
             _sparsity_text(_round(g.measured_actor_sparsity), _round(g.measured_critic_sparsity)),
             _fmt(g.ratios.get("model_size_ratio"), 3),
             _fmt(g.ratios.get("compression_ratio"), 1),
@@ -542,10 +546,7 @@ WALLCLOCK_HEADER = "algo|task|method|sparsity (actor / critic)|machine|commit|ru
 def _wall_clock_lines(report: Report) -> list[str]:
     rows = [
         [
-            g.key.algo,
-            g.key.env,
-            g.key.label,
-            _sparsity_text(g.key.actor_sparsity, g.key.critic_sparsity),
+            *_group_cells(g),
             speed.machine,
             short_commit(speed.commit),
             f"{speed.runs} ({speed.resumed})" if speed.resumed else str(speed.runs),
