@@ -453,8 +453,8 @@ def default_workers(jobs: Sequence[Job]) -> int:
 
 
 def main(config: SweepConfig, stream=None) -> int:
-    """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed, 138:
-    drained with jobs left, see ``launch.Drain``)."""
+    """Run ``rlx2 sweep``; returns the exit status (0: all completed, 1: some failed,
+    ``launch.DRAIN_EXIT_STATUS``: drained with jobs left, see ``launch.Drain``)."""
     spec = load_sweep_file(config.file) if config.file is not None else SweepSpec("--grid")
     spec = apply_overrides(spec, config.set, config.grid)
     out = config.out or spec.out

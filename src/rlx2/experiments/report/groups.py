@@ -173,22 +173,22 @@ def short_commit(commit: str) -> str:
 def machine_speeds(runs: Sequence[Run]) -> tuple[MachineSpeed, ...]:
     """steps/s (env steps per wall-clock second, evaluation included) per machine and commit,
     sorted; runs whose summary lacks a positive number are left out."""
-    by_place: dict[tuple[str, str], list[Run]] = {}
+    by_place: dict[tuple[str, str], list[tuple[float, bool]]] = {}  # (steps/s, resumed)
     for run in runs:
         speed = run.summary_number("steps_per_second")
         if speed is not None and speed > 0:
             place = (run.machine or UNRECORDED, run.commit or UNRECORDED)
-            by_place.setdefault(place, []).append(run)
+            resumed = (run.summary_number("resumes") or 0) > 0
+            by_place.setdefault(place, []).append((speed, resumed))
     speeds = []
     for (machine, commit), members in sorted(by_place.items()):
-        values = [run.summary_number("steps_per_second") or 0.0 for run in members]
-        resumed = sum((run.summary_number("resumes") or 0) > 0 for run in members)
+        values = [speed for speed, _ in members]
         speeds.append(
             MachineSpeed(
                 machine,
                 commit,
                 len(members),
-                resumed,
+                sum(resumed for _, resumed in members),
                 float(np.median(values)),
                 min(values),
                 max(values),
