@@ -5,7 +5,8 @@
 For every run directory of SWEEP_OUT whose summary.json says "completed", copies
 config.json, summary.json and evaluations.csv (no checkpoints, no TensorBoard events) to
 DEST/<run name>/. `rlx2 report DEST` then regenerates every table and figure from the
-repository alone. A run already in DEST with different contents is an error, never replaced.
+repository alone. A run already in DEST with different contents is an error (exit status 2),
+never replaced.
 Standard library only, so it runs from any environment.
 """
 
@@ -17,6 +18,10 @@ import sys
 from pathlib import Path
 
 FILES = ("config.json", "summary.json", "evaluations.csv")
+
+
+class Conflict(Exception):
+    """A run already in DEST differs from the run of the same name in SWEEP_OUT."""
 
 
 def collect(src: Path, dest: Path) -> tuple[list[str], list[str]]:
@@ -32,7 +37,7 @@ def collect(src: Path, dest: Path) -> tuple[list[str], list[str]]:
         if target.exists():
             differ = [f for f in FILES if (target / f).read_bytes() != (run / f).read_bytes()]
             if differ:
-                raise SystemExit(f"collect: {target} differs from {run} in {', '.join(differ)}")
+                raise Conflict(f"collect: {target} differs from {run} in {', '.join(differ)}")
             kept.append(run.name)
             continue
         tmp = dest / f".{run.name}.tmp"
@@ -53,7 +58,11 @@ def main(argv: list[str]) -> int:
     if not src.is_dir():
         print(f"collect: {src} is not a directory", file=sys.stderr)
         return 2
-    copied, kept = collect(src, dest)
+    try:
+        copied, kept = collect(src, dest)
+    except Conflict as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"collect: {len(copied)} new, {len(kept)} already there -> {dest}")
     for name in copied:
         print(f"  + {name}")

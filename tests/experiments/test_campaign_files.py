@@ -1,0 +1,169 @@
+"""The committed campaign files of issue 9: every sweep file under experiments/ plans; the
+session and phase files are exact subsets of the campaign they serve (same job names, same
+options), so that runs started from either land in one output; every committed run of
+results/td3-1m is a job of the full campaign with that job's options; and
+experiments/collect_results.py copies completed runs only, whole, and never replaces one."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from rlx2.config import TrainConfig
+from rlx2.experiments.sweep import plan_jobs
+from rlx2.experiments.sweep_file import load_sweep_file
+from rlx2.parsing import parse_args
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = ROOT / "experiments"
+COMMITTED = ROOT / "results" / "td3-1m"
+CAMPAIGN_FILES = ("td3_1m.yaml", "td3_1m_full.yaml", "td3_1m_session.yaml", "td3_1m_phase3.yaml")
+OTHER_SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if p.name not in CAMPAIGN_FILES)
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    """Sweep file name -> {job name: the run it starts}, each planned once (into an empty
+    directory). A run is its resolved config: the options' order and defaults do not count."""
+    out = tmp_path_factory.mktemp("campaign")
+    plans = {}
+    for name in CAMPAIGN_FILES:
+        jobs = plan_jobs(load_sweep_file(EXPERIMENTS / name), out)
+        plans[name] = {
+            job.name: parse_args(TrainConfig, list(job.args[: job.args.index("--run-dir")]))
+            for job in jobs
+        }
+    return plans
+
+
+def _marks(path: Path):
+    # the paper's sweeps plan hundreds of jobs over every task: the slow tier checks them
+    return [pytest.mark.slow] if path.name.startswith("paper_") else []
+
+
+@pytest.mark.parametrize(
+    "path", [pytest.param(p, id=p.name, marks=_marks(p)) for p in OTHER_SWEEP_FILES]
+)
+def test_every_other_sweep_file_plans(path, tmp_path):
+    jobs = plan_jobs(load_sweep_file(path), tmp_path)
+    assert jobs, f"{path.name} plans no job"
+
+
+def test_session_and_phase_files_are_subsets_of_the_campaign(campaign):
+    phases12 = campaign["td3_1m.yaml"]
+    full = campaign["td3_1m_full.yaml"]
+    session = campaign["td3_1m_session.yaml"]
+    phase3 = campaign["td3_1m_phase3.yaml"]
+    assert len(phases12) == 40 and len(full) == 100
+    # phases 1-2 are in the full campaign under the same names and options
+    assert {name: full[name] for name in phases12} == phases12
+    # the session list is phases 1-2 (its grid: {} adds Walker2d dense s0, already complete)
+    assert {name: phases12[name] for name in session} == session
+    # phase 3 is exactly what the full campaign adds to phases 1-2 (its grid: {} adds Walker2d
+    # dense s0, as the session's does), under the full campaign's names and options
+    assert set(phase3) - {"td3_Walker2d-v5_dense_s0"} == set(full) - set(phases12)
+    assert {name: full[name] for name in phase3} == phase3
+
+
+@pytest.mark.parametrize("name", ["td3_1m_session.yaml", "td3_1m_phase3.yaml"])
+def test_session_and_phase3_run_seed_by_seed(campaign, name):
+    """Every method and task gets seed s before any gets seed s + 1 (a partial campaign is
+    reportable)."""
+    seeds = [config.run.seed for config in campaign[name].values()]
+    assert seeds == sorted(seeds)
+
+
+@pytest.mark.skipif(not COMMITTED.is_dir(), reason="no committed campaign results")
+def test_committed_runs_are_jobs_of_the_campaign_with_its_options(campaign):
+    # planning into the committed directory compares each run's config.json with its job's
+    # options (plan_jobs raises on a difference)
+    plan_jobs(load_sweep_file(EXPERIMENTS / "td3_1m_full.yaml"), COMMITTED)
+    jobs = set(campaign["td3_1m_full.yaml"])
+    committed = {p.name for p in COMMITTED.iterdir() if (p / "summary.json").is_file()}
+    assert committed and committed <= jobs, sorted(committed - jobs)
+    for name in committed:
+        summary = json.loads((COMMITTED / name / "summary.json").read_text())
+        assert summary["status"] == "completed", name
+        assert sorted(p.name for p in (COMMITTED / name).iterdir()) == [
+            "config.json",
+            "evaluations.csv",
+            "summary.json",
+        ], name
+
+
+# ----- experiments/collect_results.py ---------------------------------------------------------
+def _collect_module():
+    spec = importlib.util.spec_from_file_location(
+        "collect_results", EXPERIMENTS / "collect_results.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(root: Path, name: str, status: str, files=("config.json", "evaluations.csv")) -> Path:
+    run = root / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "latest.pt").write_bytes(b"state")
+    (run / "tb").mkdir()
+    (run / "summary.json").write_text(json.dumps({"status": status, "final_return": 1.5}))
+    for f in files:
+        (run / f).write_text(f"{name} {f}\n")
+    return run
+
+
+def test_collect_copies_completed_runs_only_and_only_their_records(tmp_path):
+    collect = _collect_module()
+    src, dest = tmp_path / "runs", tmp_path / "results"
+    _run(src, "done", "completed")
+    _run(src, "running", "running")
+    _run(src, "stopped", "interrupted")
+    _run(src, "no_evals", "completed", files=("config.json",))
+    (src / "logs").mkdir()
+    assert collect.main([str(src), str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["done"]
+    assert sorted(p.name for p in (dest / "done").iterdir()) == [
+        "config.json",
+        "evaluations.csv",
+        "summary.json",
+    ]
+    for f in ("config.json", "evaluations.csv", "summary.json"):
+        assert (dest / "done" / f).read_bytes() == (src / "done" / f).read_bytes()
+
+
+def test_collect_again_keeps_identical_runs_and_adds_new_ones(tmp_path, capsys):
+    collect = _collect_module()
+    src, dest = tmp_path / "runs", tmp_path / "results"
+    _run(src, "a", "completed")
+    assert collect.collect(src, dest) == (["a"], [])
+    _run(src, "b", "completed")
+    (dest / ".b.tmp").mkdir()  # the leftover of a collect that was killed part-way
+    (dest / ".b.tmp" / "junk").write_text("x")
+    assert collect.collect(src, dest) == (["b"], ["a"])
+    assert sorted(p.name for p in dest.iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in (dest / "b").iterdir()) == [
+        "config.json",
+        "evaluations.csv",
+        "summary.json",
+    ]
+
+
+def test_collect_never_replaces_a_run_that_differs(tmp_path, capsys):
+    collect = _collect_module()
+    src, dest = tmp_path / "runs", tmp_path / "results"
+    _run(src, "a", "completed")
+    collect.collect(src, dest)
+    (src / "a" / "evaluations.csv").write_text("other\n")  # e.g. a rerun into the same name
+    assert collect.main([str(src), str(dest)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "differs" in err and "evaluations.csv" in err
+    assert (dest / "a" / "evaluations.csv").read_text() == "a evaluations.csv\n"
+
+
+def test_collect_bad_arguments_exit_2(tmp_path, capsys):
+    collect = _collect_module()
+    assert collect.main([]) == 2
+    assert collect.main([str(tmp_path / "missing"), str(tmp_path / "dest")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert not (tmp_path / "dest").exists()
