@@ -120,8 +120,16 @@ def test_report_states_rlx2_improvement_and_draws_profiles(tmp_path):
                 seed=seed,
             )
     report = report_of(tmp_path, bootstrap_reps=200)
-    found = {(i.reference, i.other): i for i in report.improvements}
+    found = {(i.reference, i.other): i for i in report.improvements if len(i.tasks) > 1}
     assert set(found) == {("rlx2", "dense"), ("rlx2", "rigl")}
+    per_task = {(i.other, i.tasks): i.probability for i in report.improvements if len(i.tasks) == 1}
+    # each task alone: Hopper's RLx2 runs never beat dense, Walker2d's always do
+    assert per_task == {
+        ("dense", ("Hopper-v5",)): 0.0,
+        ("dense", ("Walker2d-v5",)): 1.0,
+        ("rigl", ("Hopper-v5",)): 1.0,
+        ("rigl", ("Walker2d-v5",)): 1.0,
+    }
     assert found[("rlx2", "rigl")].probability == 1.0  # every RLx2 run beats every RigL run
     # Hopper: 990+s vs 1000+t never wins; Walker2d: 2100+s always wins -> mean ½.
     assert found[("rlx2", "dense")].probability == pytest.approx(0.5)
@@ -130,4 +138,5 @@ def test_report_states_rlx2_improvement_and_draws_profiles(tmp_path):
     profile = [png for name, png, _ in plots if name == "profile_td3.png"]
     assert profile and profile[0].startswith(PNG_MAGIC)
     markdown = render_markdown(report, [(n, c) for n, _, c in plots])
-    assert "| TD3 | rlx2 > rigl | 2 | 1.00 [1.00, 1.00] |" in markdown
+    assert "| TD3 | rlx2 > rigl | 2 tasks | 1.00 [1.00, 1.00] |" in markdown
+    assert "| TD3 | rlx2 > dense | Walker2d-v5 | 1.00 [1.00, 1.00] |" in markdown

@@ -620,17 +620,17 @@ def _comparisons_section(report: Report, pct: int) -> list[str]:
         "",
         "P(RLx2 > X) (rliable): the probability that a run of RLx2 ends with a higher final "
         "score than a run of X on the same task, ties counting ½, averaged over the tasks "
-        f"both ran; {pct} % CI from a bootstrap of each method's seeds within each task. "
-        "0.5 = no difference; a CI above 0.5 says RLx2 is better.",
+        f"both ran, then on each task alone; {pct} % CI from a bootstrap of each method's "
+        "seeds within each task. 0.5 = no difference; a CI above 0.5 says RLx2 is better.",
         "",
     ]
     lines += _md_table(
-        ["algo", "comparison", "tasks", f"P(improvement) [{pct} % CI]"],
+        ["algo", "comparison", "over", f"P(improvement) [{pct} % CI]"],
         (
             [
                 i.algo.upper(),
                 f"{i.reference} > {i.other}",
-                str(len(i.tasks)),
+                i.tasks[0] if len(i.tasks) == 1 else f"{len(i.tasks)} tasks",
                 f"{i.probability:.2f} [{i.ci_low:.2f}, {i.ci_high:.2f}]",
             ]
             for i in report.improvements
