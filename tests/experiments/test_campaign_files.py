@@ -6,6 +6,7 @@ experiments/collect_results.py copies completed runs only, whole, and never repl
 
 import importlib.util
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,13 @@ from rlx2.parsing import parse_args
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
 COMMITTED = ROOT / "results" / "td3-1m"
-CAMPAIGN_FILES = ("td3_1m.yaml", "td3_1m_full.yaml", "td3_1m_session.yaml", "td3_1m_phase3.yaml")
+CAMPAIGN_FILES = (
+    "td3_1m.yaml",
+    "td3_1m_full.yaml",
+    "td3_1m_session.yaml",
+    "td3_1m_phase3.yaml",
+    "td3_followup.yaml",
+)
 OTHER_SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if p.name not in CAMPAIGN_FILES)
 
 
@@ -72,6 +79,28 @@ def test_session_and_phase3_run_seed_by_seed(campaign, name):
     reportable)."""
     seeds = [config.run.seed for config in campaign[name].values()]
     assert seeds == sorted(seeds)
+
+
+def test_followup_changes_one_setting_of_the_campaign_runs(campaign):
+    """Each follow-up run is a campaign run (same task, method, seed, protocol) with one
+    setting changed: RLx2's budget scale set to 1, or RigL's and SS's budget set to 3 M."""
+    campaign_runs = {
+        (c.sparse.method, c.run.seed): c
+        for c in campaign["td3_1m.yaml"].values()
+        if c.env == "Walker2d-v5"
+    }
+    followup = list(campaign["td3_followup.yaml"].values())
+    assert sorted((c.sparse.method, c.run.seed) for c in followup) == sorted(
+        [("rlx2", s) for s in range(5)] + [("rigl", 0), ("ss", 0)]
+    )
+    for config in followup:
+        base = campaign_runs[(config.sparse.method, config.run.seed)]
+        if config.sparse.method == "rlx2":
+            assert base.value.budget_scale is None  # min(1, 1 M / 3 M)
+            expected = replace(base, value=replace(base.value, budget_scale=1.0))
+        else:
+            expected = replace(base, run=replace(base.run, total_steps=3_000_000))
+        assert config == expected
 
 
 @pytest.mark.skipif(not COMMITTED.is_dir(), reason="no committed campaign results")
