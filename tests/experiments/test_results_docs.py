@@ -1,19 +1,32 @@
 """docs/results.md states what `rlx2 report results/td3-1m` computes from the committed runs:
 each summary table marked `<!-- rlx2 report results/td3-1m: ALGO TASK -->` is regenerated
 here and compared cell by cell (seeds, IQM with CI, % of dense with CI, the "within 3 %"
-verdict, the paper's figure, size and FLOPs), so a hand-copied number cannot drift from the
-data."""
+verdict, the paper's figure, size and FLOPs), and so is each per-run table marked
+`<!-- rlx2 report results/td3-1m: ALGO TASK runs -->` (commit, machine, final score, mean
+return per tenth of the budget, best evaluation, steps/s), so a hand-copied number cannot
+drift from the data."""
 
+import csv
+import io
 import re
 from pathlib import Path
 
 import pytest
 
 from rlx2.experiments.report import ReportConfig, build_report, render_markdown
+from rlx2.experiments.report.render import progress_csv, runs_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DOC = ROOT / "docs" / "results.md"
-MARKER = re.compile(r"<!-- rlx2 report (\S+): (\S+) (\S+) -->")
+MARKER = re.compile(r"<!-- rlx2 report (\S+): (\S+) (\S+)( runs)? -->")
+METHOD_NAMES = {
+    "dense": "dense",
+    "ss": "SS",
+    "rigl": "RigL",
+    "rlx2": "RLx2",
+    "tiny": "Tiny",
+    "set": "SET",
+}
 
 
 def _normal(cell: str) -> str:
@@ -45,38 +58,43 @@ def _section_table(markdown: str, heading: str) -> dict[tuple[str, str, str], di
     return rows
 
 
-def _documented_tables() -> list[tuple[str, str, str, list[list[str]]]]:
-    """(results dir, algo, task, rows) of every marked table in docs/results.md."""
+def _documented_tables(runs: bool) -> list[tuple[str, str, str, list[list[str]]]]:
+    """(results dir, algo, task, rows) of every marked summary (or per-run) table."""
     lines = RESULTS_DOC.read_text().splitlines()
     found = []
     for i, line in enumerate(lines):
         match = MARKER.search(line)
-        if match:
-            found.append((*match.groups(), _rows(lines[i + 1 :])))
+        if match and bool(match.group(4)) == runs:
+            found.append((*match.groups()[:3], _rows(lines[i + 1 :])))
     return found
 
 
-TABLES = _documented_tables()
+TABLES = _documented_tables(runs=False)
+RUN_TABLES = _documented_tables(runs=True)
 
 
-def test_results_doc_marks_its_summary_tables():
-    assert TABLES, "docs/results.md marks no table as checked against rlx2 report"
-    assert all(rows for *_, rows in TABLES)
+def test_results_doc_marks_its_tables():
+    assert TABLES and RUN_TABLES, "docs/results.md marks no table as checked against rlx2 report"
+    assert all(rows for *_, rows in TABLES + RUN_TABLES)
 
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     """results dir -> its report.md sections as tables, built once per directory."""
     built = {}
-    for results in {t[0] for t in TABLES}:
+    for results in {t[0] for t in TABLES + RUN_TABLES}:
         out = tmp_path_factory.mktemp("report")
-        markdown = render_markdown(
-            build_report(ReportConfig(runs=(str(ROOT / results),), out=str(out))), []
-        )
+        report = build_report(ReportConfig(runs=(str(ROOT / results),), out=str(out)))
+        markdown = render_markdown(report, [])
+        progress: dict[str, list[dict[str, str]]] = {}
+        for row in csv.DictReader(io.StringIO(progress_csv(report))):
+            progress.setdefault(row["run_dir"], []).append(row)
         built[results] = {
             "groups": _section_table(markdown, "## Groups"),
             "paper": _section_table(markdown, "## Against the paper (Table 2 form)"),
             "compute": _section_table(markdown, "## Compute"),
+            "runs": list(csv.DictReader(io.StringIO(runs_csv(report)))),
+            "progress": progress,
         }
     return built
 
@@ -107,3 +125,30 @@ def test_documented_table_equals_the_report(reports, results, algo, task, rows):
         assert percent == against["% of dense, IQM [95 % CI]"], key
         assert within == against["within 3 % of dense?"], key
         assert paper == against["paper (% of dense)"], key
+
+
+def _integer(value: str) -> str:
+    return f"{float(value):.0f}"
+
+
+@pytest.mark.parametrize(
+    "results, algo, task, rows", RUN_TABLES, ids=[f"{t[1]}-{t[2]}" for t in RUN_TABLES]
+)
+def test_documented_runs_equal_the_report(reports, results, algo, task, rows):
+    report = reports[results]
+    runs = {
+        f"{METHOD_NAMES[r['label']]} s{r['seed']}": r
+        for r in report["runs"]
+        if (r["algo"], r["env"]) == (algo, task) and r["included"] == "True"
+    }
+    assert sorted(row[0] for row in rows) == sorted(runs), "the table's runs are not the report's"
+    for name, where, final, means, best, _time, speed in rows:
+        run = runs[name]
+        windows = sorted(report["progress"][run["run_dir"]], key=lambda w: int(w["window"]))
+        commit, machine = (part.strip().strip("`") for part in where.split(","))
+        assert run["commit"].startswith(commit) and len(commit) >= 7, name
+        assert machine.split()[0] in run["machine"], name  # "AMD EPYC", "Intel Xeon"
+        assert final == f"{float(run['final_score']):.1f}", name
+        assert means.split(" → ") == [_integer(w["return_mean"]) for w in windows], name
+        assert best == _integer(max(float(w["return_best"]) for w in windows)), name
+        assert speed == _integer(run["steps_per_second"]), name
