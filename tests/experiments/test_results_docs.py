@@ -4,7 +4,8 @@ here and compared cell by cell (seeds, IQM with CI, % of dense with CI, the "wit
 verdict, the paper's figure, size and FLOPs), and so is each per-run table marked
 `<!-- rlx2 report results/td3-1m: ALGO TASK runs -->` (commit, machine, final score, mean
 return per tenth of the budget, best evaluation, steps/s), so a hand-copied number cannot
-drift from the data."""
+drift from the data. A table need not list every method, but a listed method's row counts
+all of its committed seeds: committing a run means updating the table."""
 
 import csv
 import io
@@ -105,8 +106,8 @@ def reports(tmp_path_factory):
 def test_documented_table_equals_the_report(reports, results, algo, task, rows):
     report = reports[results]
     methods = [row[0].lower() for row in rows]
-    expected_methods = sorted(m for (a, t, m) in report["groups"] if (a, t) == (algo, task))
-    assert sorted(methods) == expected_methods, "the table's methods are not the report's groups"
+    groups = {m for (a, t, m) in report["groups"] if (a, t) == (algo, task)}
+    assert set(methods) <= groups, "the table names a method the report has no group of"
     for row in rows:
         method = row[0].lower()
         (seeds, iqm, percent, within, paper, size, train, inference) = row[1:9]
@@ -141,7 +142,10 @@ def test_documented_runs_equal_the_report(reports, results, algo, task, rows):
         for r in report["runs"]
         if (r["algo"], r["env"]) == (algo, task) and r["included"] == "True"
     }
-    assert sorted(row[0] for row in rows) == sorted(runs), "the table's runs are not the report's"
+    listed = {row[0] for row in rows}
+    methods = {name.split()[0] for name in listed}
+    # every committed run of a listed method is in the table (a new seed needs its row)
+    assert listed == {name for name in runs if name.split()[0] in methods}
     for name, where, final, means, best, _time, speed in rows:
         run = runs[name]
         windows = sorted(report["progress"][run["run_dir"]], key=lambda w: int(w["window"]))
