@@ -156,3 +156,22 @@ def test_documented_runs_equal_the_report(reports, results, algo, task, rows):
         assert means.split(" → ") == [_integer(w["return_mean"]) for w in windows], name
         assert best == _integer(max(float(w["return_best"]) for w in windows)), name
         assert speed == _integer(run["steps_per_second"]), name
+
+
+def test_readme_results_intervals_are_the_reports(reports):
+    """Every confidence interval in the README's results paragraph is one the report states."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("**Results so far**")
+    paragraph = readme[start : readme.index("\n\n", start)]
+    intervals = re.findall(r"\[[\d  .]+, [\d  .]+\]", paragraph)
+    assert intervals, "the README's results paragraph states no interval"
+    report = reports["results/td3-1m"]
+    stated = {
+        cell
+        for table in ("groups", "paper")
+        for row in report[table].values()
+        for cell in row.values()
+    }
+    found = {re.search(r"\[.*\]", cell).group(0) for cell in stated if "[" in cell}
+    missing = [i for i in intervals if _normal(i) not in found]
+    assert not missing, f"README intervals not in the report: {missing}"
