@@ -95,6 +95,7 @@ def reports(tmp_path_factory):
             "paper": _section_table(markdown, "## Against the paper (Table 2 form)"),
             "compute": _section_table(markdown, "## Compute"),
             "runs": list(csv.DictReader(io.StringIO(runs_csv(report)))),
+            "markdown": markdown,
             "progress": progress,
         }
     return built
@@ -158,20 +159,25 @@ def test_documented_runs_equal_the_report(reports, results, algo, task, rows):
         assert speed == _integer(run["steps_per_second"]), name
 
 
-def test_readme_results_intervals_are_the_reports(reports):
-    """Every confidence interval in the README's results paragraph is one the report states."""
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("**Results so far**")
-    paragraph = readme[start : readme.index("\n\n", start)]
-    intervals = re.findall(r"\[[\d  .]+, [\d  .]+\]", paragraph)
-    assert intervals, "the README's results paragraph states no interval"
-    report = reports["results/td3-1m"]
-    stated = {
-        cell
-        for table in ("groups", "paper")
-        for row in report[table].values()
-        for cell in row.values()
-    }
-    found = {re.search(r"\[.*\]", cell).group(0) for cell in stated if "[" in cell}
-    missing = [i for i in intervals if _normal(i) not in found]
-    assert not missing, f"README intervals not in the report: {missing}"
+def _intervals_not_in_report(text: str, report_markdown: str) -> tuple[list[str], list[str]]:
+    stated = re.findall(r"\[[\d  .]+, [\d  .]+\]", text)
+    known = set(re.findall(r"\[[\d.]+, [\d.]+\]", report_markdown))
+    return stated, [i for i in stated if _normal(i) not in known]
+
+
+@pytest.mark.parametrize(
+    "path, start, end",
+    [
+        ("README.md", "**Results so far**", "\n## "),
+        ("docs/results.md", "### What phases 1 and 2 say", "\n### "),
+    ],
+)
+def test_summary_intervals_are_the_reports(reports, path, start, end):
+    """Every confidence interval of the README's results and of the campaign's summary is one
+    that the report states (% of dense, P(improvement), the IQM of runs over tasks)."""
+    text = (ROOT / path).read_text()
+    begin = text.index(start)
+    section = text[begin : text.index(end, begin + len(start))]
+    stated, missing = _intervals_not_in_report(section, reports["results/td3-1m"]["markdown"])
+    assert stated, f"{path}: the section states no interval"
+    assert not missing, f"{path}: intervals not in the report: {missing}"
