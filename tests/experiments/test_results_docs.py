@@ -47,9 +47,12 @@ def _rows(lines: list[str]) -> list[list[str]]:
 
 
 def _section_table(markdown: str, heading: str) -> dict[tuple[str, str, str], dict[str, str]]:
-    """(algo, task, method) -> {column: cell} of the first table under `heading`."""
+    """(algo, task, method) -> {column: cell} of the first table under `heading` ({} if the
+    report has no such section)."""
     lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == heading)
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+    if start is None:  # e.g. no dense runs, so no "Against the paper"
+        return {}
     first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
     header = [_normal(c) for c in lines[first].strip().strip("|").split("|")]
     rows = {}
