@@ -1,7 +1,7 @@
 """The committed campaign files of issue 9: every sweep file under experiments/ plans; the
 session and phase files are exact subsets of the campaign they serve (same job names, same
 options), so that runs started from either land in one output; every committed run of
-results/td3-1m is a job of the full campaign with that job's options; and
+results/td3-1m and results/td3-followup is a job of its sweep with that job's options; and
 experiments/collect_results.py copies completed runs only, whole, and never replaces one."""
 
 import importlib.util
@@ -18,7 +18,7 @@ from rlx2.parsing import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
-COMMITTED = ROOT / "results" / "td3-1m"
+RESULTS = ROOT / "results"
 CAMPAIGN_FILES = (
     "td3_1m.yaml",
     "td3_1m_full.yaml",
@@ -103,18 +103,24 @@ def test_followup_changes_one_setting_of_the_campaign_runs(campaign):
         assert config == expected
 
 
-@pytest.mark.skipif(not COMMITTED.is_dir(), reason="no committed campaign results")
-def test_committed_runs_are_jobs_of_the_campaign_with_its_options(campaign):
+@pytest.mark.parametrize(
+    "results, sweep_file",
+    [("td3-1m", "td3_1m_full.yaml"), ("td3-followup", "td3_followup.yaml")],
+)
+def test_committed_runs_are_jobs_of_their_sweep_with_its_options(campaign, results, sweep_file):
+    committed_dir = RESULTS / results
+    if not committed_dir.is_dir():
+        pytest.skip(f"no committed runs in results/{results}")
     # planning into the committed directory compares each run's config.json with its job's
     # options (plan_jobs raises on a difference)
-    plan_jobs(load_sweep_file(EXPERIMENTS / "td3_1m_full.yaml"), COMMITTED)
-    jobs = set(campaign["td3_1m_full.yaml"])
-    committed = {p.name for p in COMMITTED.iterdir() if (p / "summary.json").is_file()}
+    plan_jobs(load_sweep_file(EXPERIMENTS / sweep_file), committed_dir)
+    jobs = set(campaign[sweep_file])
+    committed = {p.name for p in committed_dir.iterdir() if (p / "summary.json").is_file()}
     assert committed and committed <= jobs, sorted(committed - jobs)
     for name in committed:
-        summary = json.loads((COMMITTED / name / "summary.json").read_text())
+        summary = json.loads((committed_dir / name / "summary.json").read_text())
         assert summary["status"] == "completed", name
-        assert sorted(p.name for p in (COMMITTED / name).iterdir()) == [
+        assert sorted(p.name for p in (committed_dir / name).iterdir()) == [
             "config.json",
             "evaluations.csv",
             "summary.json",

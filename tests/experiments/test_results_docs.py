@@ -36,13 +36,18 @@ def _normal(cell: str) -> str:
     return re.sub(r"(?<=\d)[  ](?=\d)", "", cell)
 
 
+def _cells(line: str) -> list[str]:
+    """The normalised cells of one markdown table line."""
+    return [_normal(c) for c in line.strip().strip("|").split("|")]
+
+
 def _rows(lines: list[str]) -> list[list[str]]:
     """The body rows of the markdown table at the start of `lines` (header and rule skipped)."""
     table = []
     for line in lines:
         if not line.startswith("|"):
             break
-        table.append([_normal(c) for c in line.strip().strip("|").split("|")])
+        table.append(_cells(line))
     return table[2:]
 
 
@@ -54,7 +59,7 @@ def _section_table(markdown: str, heading: str) -> dict[tuple[str, str, str], di
     if start is None:  # e.g. no dense runs, so no "Against the paper"
         return {}
     first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
-    header = [_normal(c) for c in lines[first].strip().strip("|").split("|")]
+    header = _cells(lines[first])
     rows = {}
     for row in _rows(lines[first:]):
         cells = dict(zip(header, row, strict=True))

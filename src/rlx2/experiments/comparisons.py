@@ -66,8 +66,10 @@ def improvements(
             if other == reference:
                 continue
             tasks = tuple(sorted(t for t, c in cells if c == reference and (t, other) in cells))
-            over = [tasks, *((t,) for t in tasks)] if len(tasks) > 1 else [tasks] if tasks else []
-            for subset in over:
+            if not tasks:
+                continue
+            per_task = [(t,) for t in tasks] if len(tasks) > 1 else []
+            for subset in [tasks, *per_task]:
                 x = [np.asarray(cells[(t, reference)][0], float) for t in subset]
                 y = [np.asarray(cells[(t, other)][0], float) for t in subset]
                 low, high = stats.probability_of_improvement_ci(x, y, reps, confidence, seed)
