@@ -255,6 +255,12 @@ def run_backend(config: TrainConfig) -> str:
     return requested if sparse else "dense"
 
 
+def default_nstep(rlx2_value_learning: bool) -> int:
+    """The TD target's n when --nstep is not given: the paper's 3 with RLx2's value learning
+    (spec §5), 1 without; the dynamic buffer's default likewise follows the value learning."""
+    return paper.NSTEP if rlx2_value_learning else 1
+
+
 def value_settings(config: TrainConfig) -> ValueSettings:
     """Resolve the value-learning options for this run (spec §5–§6). Raises ConfigError."""
     value = config.value
@@ -266,7 +272,7 @@ def value_settings(config: TrainConfig) -> ValueSettings:
         if value.budget_scale is not None
         else min(1.0, config.run.total_steps / paper.TOTAL_STEPS)
     )
-    nstep = value.nstep if value.nstep is not None else (paper.NSTEP if rlx2 else 1)
+    nstep = value.nstep if value.nstep is not None else default_nstep(rlx2)
     delay = (
         value.nstep_delay
         if value.nstep_delay is not None

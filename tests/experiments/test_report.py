@@ -474,7 +474,88 @@ def test_value_learning_variants_are_never_pooled(tmp_path):
             tmp_path, f"rlx2_n{n}", returns=[float(n)], method="rlx2", sparsity=(0.9, 0.8), nstep=n
         )
     labels = [g.key.label for g in report_of(tmp_path).groups]
-    assert labels == ["rlx2 n=1", "rlx2 n=3"]
+    assert labels == ["rlx2", "rlx2 n=1"]
+
+
+def test_ablation_marks_name_only_what_differs_from_the_default(tmp_path):
+    """RLx2 with its own 3-step target keeps the name "rlx2" on every task as ablations arrive
+    (a committed table's rows keep their meaning); each ablation is marked on its own."""
+    write_run(tmp_path, "rlx2_h", returns=[1.0], method="rlx2", sparsity=(0.9, 0.8))
+    write_run(
+        tmp_path, "rlx2_w", returns=[1.0], method="rlx2", sparsity=(0.9, 0.8), env="Walker2d-v5"
+    )
+    write_run(
+        tmp_path,
+        "n1_w",
+        returns=[1.0],
+        method="rlx2",
+        sparsity=(0.9, 0.8),
+        env="Walker2d-v5",
+        nstep=1,
+    )
+    write_run(
+        tmp_path,
+        "ssp_w",
+        returns=[1.0],
+        method="ss",
+        sparsity=(0.9, 0.8),
+        env="Walker2d-v5",
+        rlx2_value_learning=True,
+    )
+    write_run(
+        tmp_path,
+        "ss3_w",
+        returns=[1.0],
+        method="ss",
+        sparsity=(0.9, 0.8),
+        env="Walker2d-v5",
+        nstep=3,
+    )
+    write_run(
+        tmp_path,
+        "fixbuf_w",
+        returns=[1.0],
+        method="rlx2",
+        sparsity=(0.9, 0.8),
+        env="Walker2d-v5",
+        effective_extra={
+            "value_learning": {"rlx2_value_learning": True, "nstep": 3, "dynamic_buffer": False}
+        },
+    )
+    labels = {(g.key.env, g.key.label) for g in report_of(tmp_path).groups}
+    assert labels == {
+        ("Hopper-v5", "rlx2"),
+        ("Walker2d-v5", "rlx2"),
+        ("Walker2d-v5", "rlx2 n=1"),
+        ("Walker2d-v5", "ss+"),
+        ("Walker2d-v5", "ss n=3"),
+        ("Walker2d-v5", "rlx2 fixbuf"),
+    }
+
+
+def test_a_protocol_has_one_label_on_every_task(tmp_path):
+    """Walker2d holds RLx2 at two budget scales, Hopper only the default one: Hopper's group is
+    named by the same option, so the paper-style table shows one column per protocol."""
+    for env, scales in (("Walker2d-v5", (None, 1.0)), ("Hopper-v5", (None,))):
+        for scale in scales:
+            write_run(
+                tmp_path,
+                f"{env}_{scale}",
+                returns=[1.0],
+                env=env,
+                method="rlx2",
+                sparsity=(0.9, 0.8),
+                options={"value": {"budget_scale": scale}},
+            )
+    report = report_of(tmp_path)
+    labels = sorted((g.key.env, g.key.label) for g in report.groups)
+    assert labels == [
+        ("Hopper-v5", "rlx2 [budget-scale=None]"),
+        ("Walker2d-v5", "rlx2 [budget-scale=1.0]"),
+        ("Walker2d-v5", "rlx2 [budget-scale=None]"),
+    ]
+    td3 = next(t for t in report.tables if t.algo == "td3")
+    assert td3.columns == ("rlx2 [budget-scale=1.0]", "rlx2 [budget-scale=None]")
 
 
 def test_runs_of_different_protocols_are_never_pooled(tmp_path):

@@ -30,6 +30,17 @@ METHOD_NAMES = {
 }
 
 
+def _display(label: str) -> str:
+    """A report label as the docs name it: "rlx2 n=1" -> "RLx2 n=1", "ss+" -> "SS+"."""
+    method, plus, rest = re.fullmatch(r"([a-z0-9]+)(\+?)(.*)", label).groups()  # type: ignore[union-attr]
+    return METHOD_NAMES[method] + plus + rest
+
+
+def _method_of(run_name: str) -> str:
+    """ "RLx2 n=1 s3" -> "RLx2 n=1"."""
+    return run_name.rsplit(" s", 1)[0]
+
+
 def _normal(cell: str) -> str:
     """A cell as the report writes it: no bold, no digit-group spaces (3 993.6 -> 3993.6)."""
     cell = cell.replace("**", "").strip()
@@ -147,14 +158,14 @@ def _integer(value: str) -> str:
 def test_documented_runs_equal_the_report(reports, results, algo, task, rows):
     report = reports[results]
     runs = {
-        f"{METHOD_NAMES[r['label']]} s{r['seed']}": r
+        f"{_display(r['label'])} s{r['seed']}": r
         for r in report["runs"]
         if (r["algo"], r["env"]) == (algo, task) and r["included"] == "True"
     }
     listed = {row[0] for row in rows}
-    methods = {name.split()[0] for name in listed}
+    methods = {_method_of(name) for name in listed}
     # every committed run of a listed method is in the table (a new seed needs its row)
-    assert listed == {name for name in runs if name.split()[0] in methods}
+    assert listed == {name for name in runs if _method_of(name) in methods}
     for name, where, final, means, best, _time, speed in rows:
         run = runs[name]
         windows = sorted(report["progress"][run["run_dir"]], key=lambda w: int(w["window"]))

@@ -83,39 +83,43 @@ def _option_text(key: str, value: Any) -> str:
     return f"{key.rsplit('.', 1)[-1].replace('_', '-')}={value}"
 
 
+def value_learning_marks(run: Run) -> str:
+    """" n=K" and " fixbuf"/" dynbuf" where a run's n-step or buffer differs from what its
+    value learning uses by default (the --nstep and --dynamic-buffer ablations): the method
+    itself keeps its plain name, whatever ablations are added beside it."""
+    from rlx2.resolve import default_nstep
+
+    marks = ""
+    if run.nstep is not None and run.nstep != default_nstep(run.rlx2_value_learning):
+        marks += f" n={run.nstep}"
+    if run.dynamic_buffer is not None and run.dynamic_buffer != run.rlx2_value_learning:
+        marks += " dynbuf" if run.dynamic_buffer else " fixbuf"
+    return marks
+
+
 def assign_labels(runs: Sequence[Run]) -> list[Run]:
     """Give every run its method label, one label per protocol.
 
-    When one (algorithm, label) holds runs with different value-learning settings (n-step
-    ablations, buffer on/off), each gets " n=K" (and " dynbuf"/" fixbuf"). Runs of one
-    (algorithm, task, label, sparsities) whose protocols still differ get the differing
-    options and their values ("[total-steps=3000]"): two protocols always differ in one of
-    those options, so they never share a label, hence never a group. (Only runs that enter
-    the statistics are compared: an unfinished run of another length changes no label.)
+    The label is the base label plus the value-learning ablation marks. Runs of one
+    (algorithm, task, label, sparsities) whose protocols differ get the differing options
+    and their values ("[total-steps=3000]"): two protocols always differ in one of those
+    options, so they never share a label, hence never a group. Those options are named on
+    every task of that (algorithm, label), so one protocol has one label across tasks (one
+    column of the paper-style table). (Only runs that enter the statistics are compared:
+    an unfinished run of another length changes no label.)
     """
-    bases = [base_label(run) for run in runs]
-    variants: dict[tuple[str, str], set[tuple[Any, Any]]] = {}
-    for run, base in zip(runs, bases, strict=True):
-        variants.setdefault((run.algo, base), set()).add((run.nstep, run.dynamic_buffer))
-    labelled = []
-    for run, base in zip(runs, bases, strict=True):
-        seen = variants[(run.algo, base)]
-        label = base
-        if len({n for n, _ in seen}) > 1:
-            label += f" n={run.nstep}"
-        if len({d for _, d in seen}) > 1:
-            label += " dynbuf" if run.dynamic_buffer else " fixbuf"
-        labelled.append(replace(run, label=label))
-    clusters: dict[tuple[Any, ...], list[int]] = {}
-    for i, run in enumerate(labelled):
+    labelled = [replace(run, label=base_label(run) + value_learning_marks(run)) for run in runs]
+    clusters: dict[tuple[Any, ...], list[Run]] = {}
+    for run in labelled:
         if run.included:  # runs left out of the statistics never split a group
             key = (run.algo, run.env, run.label, run.actor_sparsity, run.critic_sparsity)
-            clusters.setdefault(key, []).append(i)
-    for members in clusters.values():
-        differing = differing_settings([labelled[i] for i in members])
-        for i in members if differing else ():
-            run = labelled[i]
-            shown = ", ".join(_option_text(k, run.settings.get(k)) for k in differing)
+            clusters.setdefault(key, []).append(run)
+    differing: dict[tuple[str, str], set[str]] = {}
+    for (algo, _, label, *_), members in clusters.items():
+        differing.setdefault((algo, label), set()).update(differing_settings(members))
+    for i, run in enumerate(labelled):
+        if keys := sorted(differing.get((run.algo, run.label), ())):
+            shown = ", ".join(_option_text(k, run.settings.get(k)) for k in keys)
             labelled[i] = replace(run, label=f"{run.label} [{shown}]")
     return labelled
 
