@@ -84,7 +84,7 @@ def _option_text(key: str, value: Any) -> str:
 
 
 def value_learning_marks(run: Run) -> str:
-    """" n=K" and " fixbuf"/" dynbuf" where a run's n-step or buffer differs from what its
+    """ " n=K" and " fixbuf"/" dynbuf" where a run's n-step or buffer differs from what its
     value learning uses by default (the --nstep and --dynamic-buffer ablations): the method
     itself keeps its plain name, whatever ablations are added beside it."""
     from rlx2.resolve import default_nstep
