@@ -480,48 +480,19 @@ def test_value_learning_variants_are_never_pooled(tmp_path):
 def test_ablation_marks_name_only_what_differs_from_the_default(tmp_path):
     """RLx2 with its own 3-step target keeps the name "rlx2" on every task as ablations arrive
     (a committed table's rows keep their meaning); each ablation is marked on its own."""
-    write_run(tmp_path, "rlx2_h", returns=[1.0], method="rlx2", sparsity=(0.9, 0.8))
-    write_run(
-        tmp_path, "rlx2_w", returns=[1.0], method="rlx2", sparsity=(0.9, 0.8), env="Walker2d-v5"
-    )
-    write_run(
-        tmp_path,
-        "n1_w",
-        returns=[1.0],
-        method="rlx2",
-        sparsity=(0.9, 0.8),
-        env="Walker2d-v5",
-        nstep=1,
-    )
-    write_run(
-        tmp_path,
-        "ssp_w",
-        returns=[1.0],
-        method="ss",
-        sparsity=(0.9, 0.8),
-        env="Walker2d-v5",
-        rlx2_value_learning=True,
-    )
-    write_run(
-        tmp_path,
-        "ss3_w",
-        returns=[1.0],
-        method="ss",
-        sparsity=(0.9, 0.8),
-        env="Walker2d-v5",
-        nstep=3,
-    )
-    write_run(
-        tmp_path,
-        "fixbuf_w",
-        returns=[1.0],
-        method="rlx2",
-        sparsity=(0.9, 0.8),
-        env="Walker2d-v5",
-        effective_extra={
-            "value_learning": {"rlx2_value_learning": True, "nstep": 3, "dynamic_buffer": False}
-        },
-    )
+    fixbuf = {"value_learning": {"rlx2_value_learning": True, "nstep": 3, "dynamic_buffer": False}}
+    runs = {  # name: (env, method, options)
+        "rlx2_h": ("Hopper-v5", "rlx2", {}),
+        "rlx2_w": ("Walker2d-v5", "rlx2", {}),
+        "n1_w": ("Walker2d-v5", "rlx2", {"nstep": 1}),
+        "ssp_w": ("Walker2d-v5", "ss", {"rlx2_value_learning": True}),
+        "ss3_w": ("Walker2d-v5", "ss", {"nstep": 3}),
+        "fixbuf_w": ("Walker2d-v5", "rlx2", {"effective_extra": fixbuf}),
+    }
+    for name, (env, method, options) in runs.items():
+        write_run(
+            tmp_path, name, returns=[1.0], env=env, method=method, sparsity=(0.9, 0.8), **options
+        )
     labels = {(g.key.env, g.key.label) for g in report_of(tmp_path).groups}
     assert labels == {
         ("Hopper-v5", "rlx2"),
