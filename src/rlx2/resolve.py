@@ -255,10 +255,11 @@ def run_backend(config: TrainConfig) -> str:
     return requested if sparse else "dense"
 
 
-def default_nstep(rlx2_value_learning: bool) -> int:
-    """The TD target's n when --nstep is not given: the paper's 3 with RLx2's value learning
-    (spec §5), 1 without; the dynamic buffer's default likewise follows the value learning."""
-    return paper.NSTEP if rlx2_value_learning else 1
+def value_learning_defaults(rlx2_value_learning: bool) -> tuple[int, bool]:
+    """(n of the TD target, dynamic buffer?) when --nstep and --dynamic-buffer are left to
+    their defaults: the paper's 3-step target and dynamic buffer with RLx2's value learning
+    (spec §5-§6), 1 step and a fixed buffer without."""
+    return (paper.NSTEP, True) if rlx2_value_learning else (1, False)
 
 
 def value_settings(config: TrainConfig) -> ValueSettings:
@@ -272,13 +273,14 @@ def value_settings(config: TrainConfig) -> ValueSettings:
         if value.budget_scale is not None
         else min(1.0, config.run.total_steps / paper.TOTAL_STEPS)
     )
-    nstep = value.nstep if value.nstep is not None else default_nstep(rlx2)
+    default_n, default_dynamic = value_learning_defaults(rlx2)
+    nstep = value.nstep if value.nstep is not None else default_n
     delay = (
         value.nstep_delay
         if value.nstep_delay is not None
         else (round(paper.NSTEP_DELAY * scale) if nstep > 1 else 0)
     )
-    dynamic = value.dynamic_buffer == "on" or (value.dynamic_buffer == "auto" and rlx2)
+    dynamic = value.dynamic_buffer == "on" or (value.dynamic_buffer == "auto" and default_dynamic)
     if not dynamic:
         settings = ValueSettings(rlx2, nstep, delay, False, value.buffer_size, None, None, scale)
         return _check_buffer_fits(config, settings)

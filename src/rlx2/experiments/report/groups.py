@@ -87,12 +87,13 @@ def value_learning_marks(run: Run) -> str:
     """ " n=K" and " fixbuf"/" dynbuf" where a run's n-step or buffer differs from what its
     value learning uses by default (the --nstep and --dynamic-buffer ablations): the method
     itself keeps its plain name, whatever ablations are added beside it."""
-    from rlx2.resolve import default_nstep
+    from rlx2.resolve import value_learning_defaults
 
+    default_n, default_dynamic = value_learning_defaults(run.rlx2_value_learning)
     marks = ""
-    if run.nstep is not None and run.nstep != default_nstep(run.rlx2_value_learning):
+    if run.nstep is not None and run.nstep != default_n:
         marks += f" n={run.nstep}"
-    if run.dynamic_buffer is not None and run.dynamic_buffer != run.rlx2_value_learning:
+    if run.dynamic_buffer is not None and run.dynamic_buffer != default_dynamic:
         marks += " dynbuf" if run.dynamic_buffer else " fixbuf"
     return marks
 
