@@ -278,3 +278,19 @@ def test_cost_command_bad_input(capsys):
     assert code == 2 and "give --env or both --obs-dim and --act-dim" in err
     code, err = run_cli(["cost", "--env", "Pendulum-v1", "--method", "rigl"], capsys)
     assert code == 2 and "--preset paper covers" in err
+
+
+@pytest.mark.parametrize(("method", "nstep"), [("rlx2", 3), ("rigl", 1)])
+def test_cost_command_counts_the_n_step_target_a_run_of_the_method_uses(capsys, method, nstep):
+    """SAC's training FLOPs depend on n; without --nstep, `rlx2 cost` counts the n that `rlx2
+    train` resolves for the method (3 with RLx2's value learning, 1 without)."""
+    from rlx2.sparse.accounting import cost_report
+
+    main(
+        ["cost", "--algo", "sac", "--obs-dim", "17", "--act-dim", "6", "--method", method]
+        + ["--actor-sparsity", "0.9", "--critic-sparsity", "0.8"]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    expected, other = (cost_report("sac", 17, 6, method, 0.9, 0.8, n) for n in (nstep, 4 - nstep))
+    assert expected["train_flops_ratio"] != other["train_flops_ratio"]  # n is visible
+    assert printed == json.loads(json.dumps(expected))

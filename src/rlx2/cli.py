@@ -113,8 +113,8 @@ def _cost(args: Sequence[str]) -> None:
     from rlx2.config import CostConfig
 
     config = parse(CostConfig, args, f"{PROG} cost")
-    from rlx2.paper import NSTEP
-    from rlx2.presets import paper_sparsities
+    from rlx2.presets import METHODS, paper_sparsities
+    from rlx2.resolve import value_learning_defaults
     from rlx2.sparse.accounting import cost_report
 
     obs_dim, act_dim = config.obs_dim, config.act_dim
@@ -132,7 +132,8 @@ def _cost(args: Sequence[str]) -> None:
         actor, critic = actor or 0.0, critic or 0.0
     if actor is None or critic is None:
         fail(f"--method {config.method} needs --actor-sparsity and --critic-sparsity")
-    nstep = config.nstep if config.nstep is not None else (NSTEP if config.method == "rlx2" else 1)
+    default_n, _ = value_learning_defaults(METHODS[config.method].rlx2_value_learning)
+    nstep = config.nstep if config.nstep is not None else default_n
     report = cost_report(
         config.algo,
         obs_dim,
