@@ -126,9 +126,8 @@ def _build(sources: tuple[str, ...], out: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     """results dir (or the PHASES_1_2 globs) -> its report as tables, built once each."""
-    sources = {(t[0],) for t in TABLES + RUN_TABLES} | {PHASES_1_2}
-    built = {s: _build(s, tmp_path_factory.mktemp("report")) for s in sources}
-    return {(s[0] if len(s) == 1 else s): report for s, report in built.items()}
+    sources = {t[0]: (t[0],) for t in TABLES + RUN_TABLES} | {PHASES_1_2: PHASES_1_2}
+    return {key: _build(globs, tmp_path_factory.mktemp("report")) for key, globs in sources.items()}
 
 
 @pytest.mark.parametrize(
