@@ -7,76 +7,29 @@ return per tenth of the budget, best evaluation, steps/s), so a hand-copied numb
 drift from the data. A table need not list every method, but a listed method's row counts
 all of its committed seeds: committing a run means updating the table."""
 
-import csv
-import io
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rlx2.experiments.report import ReportConfig, build_report, render_markdown
-from rlx2.experiments.report.render import progress_csv, runs_csv
-
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DOC = ROOT / "docs" / "results.md"
-MARKER = re.compile(r"<!-- rlx2 report (\S+): (\S+) (\S+)( runs)? -->")
-METHOD_NAMES = {
-    "dense": "dense",
-    "ss": "SS",
-    "rigl": "RigL",
-    "rlx2": "RLx2",
-    "tiny": "Tiny",
-    "set": "SET",
-}
 
 
-def _display(label: str) -> str:
-    """A report label as the docs name it: "rlx2 n=1" -> "RLx2 n=1", "ss+" -> "SS+"."""
-    method, plus, rest = re.fullmatch(r"([a-z0-9]+)(\+?)(.*)", label).groups()  # type: ignore[union-attr]
-    return METHOD_NAMES[method] + plus + rest
+def _docs_module():
+    """experiments/update_results_doc.py: the report's tables and the docs' names for them."""
+    path = ROOT / "experiments" / "update_results_doc.py"
+    spec = importlib.util.spec_from_file_location("update_results_doc", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _method_of(run_name: str) -> str:
-    """ "RLx2 n=1 s3" -> "RLx2 n=1"."""
-    return run_name.rsplit(" s", 1)[0]
-
-
-def _normal(cell: str) -> str:
-    """A cell as the report writes it: no bold, no digit-group spaces (3 993.6 -> 3993.6)."""
-    cell = cell.replace("**", "").strip()
-    return re.sub(r"(?<=\d)[  ](?=\d)", "", cell)
-
-
-def _cells(line: str) -> list[str]:
-    """The normalised cells of one markdown table line."""
-    return [_normal(c) for c in line.strip().strip("|").split("|")]
-
-
-def _rows(lines: list[str]) -> list[list[str]]:
-    """The body rows of the markdown table at the start of `lines` (header and rule skipped)."""
-    table = []
-    for line in lines:
-        if not line.startswith("|"):
-            break
-        table.append(_cells(line))
-    return table[2:]
-
-
-def _section_table(markdown: str, heading: str) -> dict[tuple[str, str, str], dict[str, str]]:
-    """(algo, task, method) -> {column: cell} of the first table under `heading` ({} if the
-    report has no such section)."""
-    lines = markdown.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
-    if start is None:  # e.g. no dense runs, so no "Against the paper"
-        return {}
-    first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
-    header = _cells(lines[first])
-    rows = {}
-    for row in _rows(lines[first:]):
-        cells = dict(zip(header, row, strict=True))
-        rows[(cells["algo"].lower(), cells["task"], cells["method"])] = cells
-    return rows
+docs = _docs_module()
+MARKER, _display, _method_of, _normal = docs.MARKER, docs.display, docs.method_of, docs.normal
+_rows = docs.body_rows
 
 
 def _documented_tables(runs: bool) -> list[tuple[str, str, str, list[list[str]]]]:
@@ -107,20 +60,7 @@ figure over tasks)."""
 
 def _build(sources: tuple[str, ...], out: Path) -> dict[str, Any]:
     """The report of `sources` (paths or globs under the repository) as tables."""
-    runs = tuple(str(p) for pattern in sources for p in sorted(ROOT.glob(pattern)))
-    report = build_report(ReportConfig(runs=runs, out=str(out)))
-    markdown = render_markdown(report, [])
-    progress: dict[str, list[dict[str, str]]] = {}
-    for row in csv.DictReader(io.StringIO(progress_csv(report))):
-        progress.setdefault(row["run_dir"], []).append(row)
-    return {
-        "groups": _section_table(markdown, "## Groups"),
-        "paper": _section_table(markdown, "## Against the paper (Table 2 form)"),
-        "compute": _section_table(markdown, "## Compute"),
-        "runs": list(csv.DictReader(io.StringIO(runs_csv(report)))),
-        "markdown": markdown,
-        "progress": progress,
-    }
+    return docs.report_tables(tuple(str(p) for g in sources for p in sorted(ROOT.glob(g))), out)
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +151,70 @@ def test_summary_intervals_are_the_reports(reports, path, start, end):
     stated, missing = _intervals_not_in_report(section, reports[PHASES_1_2]["markdown"])
     assert stated, f"{path}: the section states no interval"
     assert not missing, f"{path}: intervals not in the report: {missing}"
+
+
+# ----- experiments/update_results_doc.py ------------------------------------------------------
+def test_results_doc_is_what_update_results_doc_writes(tmp_path):
+    """The marked tables are the generator's output, formatting included (digit groups, wall
+    time), so `python experiments/update_results_doc.py` after a commit of runs is the whole
+    update, and the cell checks above hold for what it writes."""
+    text = RESULTS_DOC.read_text()
+    assert docs.update(text, ROOT, tmp_path) == text
+
+
+STALE = """Some prose that stays.
+
+<!-- rlx2 report results/td3-1m: td3 Hopper-v5 -->
+| method | seeds | IQM | % | within | paper | size | train | inference |
+|---|---|---|---|---|---|---|---|---|
+| dense | 1 | 1.0 | 100 | – | 100 | 1 | 1 | 1 |
+| **RLx2** | 1 | 1.0 | 1 | no | 1 | 1 | 1 | 1 |
+
+<!-- rlx2 report results/td3-1m: td3 Hopper-v5 runs -->
+| run | where | final | means | best | time | steps/s |
+|---|---|---|---|---|---|---|
+| SS s0 | x | 1 | 1 | 1 | 1 | 1 |
+
+<!-- rlx2 report results/td3-1m: td3 Hopper-v5 runs -->
+| run | where | final | means | best | time | steps/s |
+|---|---|---|---|---|---|---|
+| RigL s7 | x | 1 | 1 | 1 | 1 | 1 |
+"""
+
+
+def test_update_lists_every_method_keeps_bold_and_splits_shared_marks(reports, tmp_path):
+    report = reports["results/td3-1m"]
+    new = docs.update(STALE, ROOT, tmp_path).splitlines()
+    assert new[:3] == STALE.splitlines()[:3]  # prose and marker untouched
+    tables = [i for i, line in enumerate(new) if MARKER.search(line)]
+    summary = [_rows(new[i + 1 :]) for i in tables]
+    # the one summary table of its kind gets every group of the task, dense first
+    groups = {_display(m) for (a, t, m) in report["groups"] if (a, t) == ("td3", "Hopper-v5")}
+    assert [row[0] for row in summary[0]][0] == "dense"
+    assert {row[0] for row in summary[0]} == groups
+    assert [line for line in new if line.startswith("| **")] == [
+        next(line for line in new if line.startswith("| **RLx2** | "))
+    ]
+    # two run tables with one mark: each keeps its methods and gets all their seeds
+    seeds = {
+        m: sorted(
+            int(r["seed"])
+            for r in report["runs"]
+            if (r["env"], r["label"], r["included"]) == ("Hopper-v5", m.lower(), "True")
+        )
+        for m in ("SS", "RigL")
+    }
+    assert [row[0] for row in summary[1]] == [f"SS s{s}" for s in seeds["SS"]]
+    assert [row[0] for row in summary[2]] == [f"RigL s{s}" for s in seeds["RigL"]]
+
+
+def test_update_check_reports_a_stale_doc_and_writes_nothing(tmp_path, capsys):
+    doc = tmp_path / "results.md"
+    doc.write_text(STALE)
+    assert docs.main([str(doc), "--check"]) == 1
+    assert doc.read_text() == STALE
+    assert docs.main([str(doc)]) == 0
+    assert docs.main([str(doc), "--check"]) == 0
+    assert docs.main([str(tmp_path / "missing.md")]) == 2
+    assert docs.main(["--bogus"]) == 2
+    assert "missing.md is not a file" in capsys.readouterr().err
