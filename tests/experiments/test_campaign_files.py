@@ -2,7 +2,8 @@
 session and phase files are exact subsets of the campaign they serve (same job names, same
 options), so that runs started from either land in one output; every committed run of
 results/td3-1m and results/td3-followup is a job of its sweep with that job's options; and
-experiments/collect_results.py copies completed runs only, whole, and never replaces one."""
+experiments/collect_results.py copies completed runs only, whole, and never replaces one;
+experiments/campaign.py plans a pinned worktree, its environment and the sweep's output."""
 
 import importlib.util
 import json
@@ -128,13 +129,15 @@ def test_committed_runs_are_jobs_of_their_sweep_with_its_options(campaign, resul
 
 
 # ----- experiments/collect_results.py ---------------------------------------------------------
-def _collect_module():
-    spec = importlib.util.spec_from_file_location(
-        "collect_results", EXPERIMENTS / "collect_results.py"
-    )
+def _experiment_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _collect_module():
+    return _experiment_module("collect_results")
 
 
 def _run(root: Path, name: str, status: str, files=("config.json", "evaluations.csv")) -> Path:
@@ -202,3 +205,54 @@ def test_collect_bad_arguments_exit_2(tmp_path, capsys):
     assert collect.main([str(tmp_path / "missing"), str(tmp_path / "dest")]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert not (tmp_path / "dest").exists()
+
+
+# ----- experiments/campaign.py ---------------------------------------------------------------
+def _committed(root: Path, *names: str) -> Path:
+    for name in names:
+        (root / name).mkdir(parents=True)
+        (root / name / "summary.json").write_text('{"status": "completed"}')
+    (root / "README").write_text("not a run")
+    return root
+
+
+def test_campaign_plans_what_is_missing_then_the_sweep(tmp_path):
+    campaign = _experiment_module("campaign")
+    results, work = _committed(tmp_path / "td3-1m", "a", "b"), tmp_path / "work"
+    sweep = EXPERIMENTS / "td3_1m_phase3.yaml"
+    head = campaign._git("rev-parse", "HEAD")
+    tree, out = work / f"worktree-{head[:7]}", work / "td3-1m"
+    steps = campaign.plan(sweep, results, "HEAD", work, 2)
+    assert steps[1] == ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), head]
+    installs = [s[-1] for s in steps if s[1:4] == ["-m", "pip", "install"]]
+    assert installs == ["torch==2.13.0", str(tree)]  # the CPU wheel before the package
+    assert ["cp", "-r", str(results / "a"), str(results / "b"), f"{out}/"] in steps
+    rlx2 = str(tree / ".venv" / "bin" / "rlx2")
+    assert steps[-1] == [rlx2, "sweep", str(sweep), "--out", str(out), "--workers", "2"]
+    # once the worktree, its environment and run a are in place, only run b is copied
+    (tree / ".venv" / "bin").mkdir(parents=True)
+    (tree / ".git").write_text("gitdir: elsewhere")
+    (tree / ".venv" / "bin" / "rlx2").write_text("")
+    (out / "a").mkdir(parents=True)
+    steps = campaign.plan(sweep, results, "HEAD", work, 1)
+    assert steps[:-1] == [["mkdir", "-p", str(out)], ["cp", "-r", str(results / "b"), f"{out}/"]]
+    assert steps[-1][-1] == "1"
+
+
+def test_campaign_dry_run_changes_nothing_and_bad_input_exits_2(tmp_path, capsys):
+    campaign = _experiment_module("campaign")
+    results, work = _committed(tmp_path / "td3-1m", "a"), tmp_path / "work"
+    sweep = str(EXPERIMENTS / "td3_1m_phase3.yaml")
+    common = ["--commit", "HEAD", "--workdir", str(work)]
+    assert campaign.main([sweep, str(results), *common, "--dry-run"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("+ git") and " sweep " in printed[-1]
+    for argv in (
+        [str(tmp_path / "none.yaml"), str(results), *common],
+        [sweep, str(tmp_path / "none"), *common],
+        [sweep, str(results), "--commit", "no-such-commit", "--workdir", str(work)],
+        [sweep, str(results), *common, "--workers", "0"],
+    ):
+        assert campaign.main(argv) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not work.exists()
