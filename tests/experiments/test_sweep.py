@@ -404,6 +404,64 @@ def test_a_worker_killed_mid_run_is_a_failed_job_not_a_driver_crash(tmp_path):
     assert result.error == f"job process died (exit code {-signal.SIGKILL})"
 
 
+class _FakeBackend:
+    """Jobs that end in start order, ``per_wait`` at a time; records the most ever running."""
+
+    def __init__(self, per_wait: int = 1):
+        self.running: dict[int, str] = {}
+        self.order: list[tuple[str, str]] = []
+        self.most = 0
+        self.per_wait = per_wait
+
+    def start(self, job):
+        self.running[len(self.order)] = job
+        self.order.append(("start", job))
+        self.most = max(self.most, len(self.running))
+
+    def wait_any(self, handles):
+        assert handles, "waited on no running job"
+        return sorted(handles)[: self.per_wait]
+
+    def finish(self, handle):
+        self.order.append(("end", self.running.pop(handle)))
+
+
+@pytest.mark.parametrize("capacity, per_wait", [(1, 1), (2, 1), (3, 2), (9, 1)])
+def test_dispatch_runs_every_job_within_capacity_in_queue_order(capacity, per_wait):
+    """The scheduling loop run_local and run_ray share, against a brute-force count: every job
+    starts once, in queue order, never more than `capacity` at a time, and ends."""
+    backend, jobs = _FakeBackend(per_wait), [f"j{i}" for i in range(7)]
+    launch.dispatch(
+        list(jobs), capacity, launch.Drain(), backend.running, backend.start,
+        backend.wait_any, backend.finish,
+    )  # fmt: skip
+    assert [j for kind, j in backend.order if kind == "start"] == jobs
+    assert sorted(j for kind, j in backend.order if kind == "end") == jobs
+    running = 0
+    for kind, _ in backend.order:
+        running += 1 if kind == "start" else -1
+        assert 0 <= running <= capacity
+    assert backend.most == min(capacity, len(jobs)) and not backend.running
+
+
+def test_dispatch_starts_nothing_once_drained_and_finishes_what_runs():
+    backend = _FakeBackend()
+    drain = launch.Drain()
+    original = backend.finish
+
+    def finish_then_drain(handle):
+        original(handle)
+        drain.requested = True  # SIGUSR1 while the first two jobs ran
+
+    backend.finish = finish_then_drain
+    queue = ["a", "b", "c", "d"]
+    launch.dispatch(
+        queue, 2, drain, backend.running, backend.start, backend.wait_any, backend.finish
+    )
+    assert backend.order == [("start", "a"), ("start", "b"), ("end", "a"), ("end", "b")]
+    assert queue == ["c", "d"]  # left for the next sweep
+
+
 def test_a_drain_between_the_loop_test_and_the_start_ends_the_loop(tmp_path):
     """A drain asked for after run_local's loop test passed and before a job started leaves
     nothing running: the loop must end, not wait on no process at all (that blocks forever)."""

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -309,6 +309,28 @@ def _answer(receiver) -> JobResult | None:
         return None
 
 
+def dispatch(
+    queue: list[Job],
+    capacity: int,
+    drain: Drain,
+    running: dict[Any, Any],
+    start: Callable[[Job], None],
+    wait_any: Callable[[list[Any]], Iterable[Any]],
+    finish: Callable[[Any], None],
+) -> None:
+    """The scheduling every backend shares: start queued jobs while ``drain`` allows it and fewer
+    than ``capacity`` run, then wait for some to end, until none is queued or running.
+    ``start(job)`` adds the job to ``running`` under a handle, ``wait_any(handles)`` returns the
+    handles that ended, ``finish(handle)`` removes one from ``running`` and reports it."""
+    while drain.may_start(queue) or running:
+        while drain.may_start(queue) and len(running) < capacity:
+            start(queue.pop(0))
+        if not running:  # a drain asked for after the loop's test: nothing to wait for
+            break
+        for handle in wait_any(list(running)):
+            finish(handle)
+
+
 def run_local(
     jobs: Sequence[Job],
     workers: int,
@@ -322,32 +344,28 @@ def run_local(
     from multiprocessing.connection import wait
 
     context = mp.get_context("spawn")  # fork after torch/threads is unsafe; spawn is portable
-    queue = list(jobs)
     running: dict[Any, tuple[Job, Any, Any]] = {}  # sentinel -> (job, process, receiving end)
-    drain = drain or Drain()
+
+    def start(job: Job) -> None:
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_child, args=(job, sender), name=f"rlx2-{job.name}")
+        start_blocked(process)
+        sender.close()  # the child holds the only sending end: EOF if it dies
+        running[process.sentinel] = (job, process, receiver)
+        started(job)
+
+    def finish(sentinel: Any) -> None:
+        job, process, receiver = running.pop(sentinel)
+        result = _answer(receiver)
+        receiver.close()
+        process.join()
+        if result is None:  # killed (out of memory, signal) before it could answer
+            result = _failed(job, f"job process died (exit code {process.exitcode})")
+        finished(job, result)
+
     with sigterm_as_interrupt():
         try:
-            while drain.may_start(queue) or running:
-                while drain.may_start(queue) and len(running) < workers:
-                    job = queue.pop(0)
-                    receiver, sender = context.Pipe(duplex=False)
-                    process = context.Process(
-                        target=_child, args=(job, sender), name=f"rlx2-{job.name}"
-                    )
-                    start_blocked(process)
-                    sender.close()  # the child holds the only sending end: EOF if it dies
-                    running[process.sentinel] = (job, process, receiver)
-                    started(job)
-                if not running:  # a drain asked for after the loop's test: nothing to wait for
-                    break
-                for sentinel in wait(list(running)):
-                    job, process, receiver = running.pop(sentinel)
-                    result = _answer(receiver)
-                    receiver.close()
-                    process.join()
-                    if result is None:  # killed (out of memory, signal) before it could answer
-                        result = _failed(job, f"job process died (exit code {process.exitcode})")
-                    finished(job, result)
+            dispatch(list(jobs), workers, drain or Drain(), running, start, wait, finish)
         finally:
             # Interrupted (Ctrl-C or SIGTERM; the workers ignore SIGINT): ask each to stop
             # cleanly (it checkpoints and records "interrupted"), then wait; a run that does not
@@ -426,21 +444,21 @@ def run_ray(
     # max_retries=0: a crashed job is reported; re-running the sweep resumes it.
     remote_job = ray.remote(max_retries=0)(run_job)
     capacity = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-    queue = list(jobs)
-    in_flight: dict[Any, Job] = {}
-    drain = drain or Drain()
-    while drain.may_start(queue) or in_flight:
-        while drain.may_start(queue) and len(in_flight) < capacity:
-            job = queue.pop(0)
-            in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
-            started(job)
-        if not in_flight:  # a drain asked for after the loop's test
-            break
-        done, _ = ray.wait(list(in_flight), num_returns=1)
-        for ref in done:
-            job = in_flight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except Exception as exc:  # the task's worker died, or Ray itself failed
-                result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
-            finished(job, result)
+    in_flight: dict[Any, Job] = {}  # object ref -> job
+
+    def start(job: Job) -> None:
+        in_flight[remote_job.options(num_cpus=job.threads).remote(job)] = job
+        started(job)
+
+    def finish(ref: Any) -> None:
+        job = in_flight.pop(ref)
+        try:
+            result = ray.get(ref)
+        except Exception as exc:  # the task's worker died, or Ray itself failed
+            result = _failed(job, f"ray: {type(exc).__name__}: {exc}".splitlines()[0])
+        finished(job, result)
+
+    def wait_any(refs: list[Any]) -> list[Any]:
+        return ray.wait(refs, num_returns=1)[0]
+
+    dispatch(list(jobs), capacity, drain or Drain(), in_flight, start, wait_any, finish)
