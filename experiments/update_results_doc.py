@@ -9,7 +9,7 @@ evaluation, wall time, steps/s). SOURCE is a results directory relative to the r
 Every table gets all of the report's groups (runs) of its task, in a fixed method order, unless
 a SOURCE, ALGO and TASK mark several tables of one kind: each of those keeps the methods it
 lists. A row whose method is bold stays bold. Nothing outside the table bodies changes.
-tests/experiments/test_results_docs.py checks the tables against the report independently.
+tests/experiments/test_results_docs.py checks each table cell by cell against the report.
 --check writes nothing and exits 1 when a table is out of date. Needs rlx2 (run it with the
 project's environment).
 """
