@@ -7,6 +7,7 @@ experiments/campaign.py plans a pinned worktree, its environment and the sweep's
 
 import importlib.util
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -126,6 +127,20 @@ def test_committed_runs_are_jobs_of_their_sweep_with_its_options(campaign, resul
             "evaluations.csv",
             "summary.json",
         ], name
+
+
+def test_results_doc_counts_the_committed_phase3_runs(campaign):
+    """docs/results.md's "committed so far (N runs)" is the number of phase-3 runs in
+    results/td3-1m: the count is written by hand at each commit of runs, and was once wrong."""
+    phase3 = set(campaign["td3_1m_phase3.yaml"]) - set(campaign["td3_1m.yaml"])
+    committed = {p.name for p in (RESULTS / "td3-1m").iterdir() if p.name in phase3}
+    stated = re.findall(
+        r"committed so far\s+\((\d+) runs\)", (ROOT / "docs" / "results.md").read_text()
+    )
+    if len(committed) == len(phase3):
+        assert not stated, "phase 3 is complete: docs/results.md still counts its runs"
+    else:
+        assert stated == [str(len(committed))], f"{len(committed)} phase-3 runs are committed"
 
 
 # ----- experiments/collect_results.py ---------------------------------------------------------
