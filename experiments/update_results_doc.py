@@ -8,7 +8,9 @@ for a per-run table (commit, machine, final score, mean return per tenth of the 
 evaluation, wall time, steps/s). SOURCE is a results directory relative to the repository root.
 Every table gets all of the report's groups (runs) of its task, in a fixed method order, unless
 a SOURCE, ALGO and TASK mark several tables of one kind: each of those keeps the methods it
-lists. A row whose method is bold stays bold. Nothing outside the table bodies changes.
+lists. A row whose method is bold stays bold. A table marked
+`<!-- experiments/topology_dips.py SOURCE -->` gets that script's rows for SOURCE. Nothing
+outside the table bodies changes.
 tests/experiments/test_results_docs.py checks each table cell by cell against the report.
 --check writes nothing and exits 1 when a table is out of date. Needs rlx2 (run it with the
 project's environment).
@@ -17,6 +19,7 @@ project's environment).
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -32,6 +35,7 @@ from rlx2.experiments.report.render import progress_csv, runs_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"<!-- rlx2 report (\S+): (\S+) (\S+)( runs)? -->")
+DIPS_MARKER = re.compile(r"<!-- experiments/topology_dips.py (\S+) -->")
 METHOD_NAMES = {
     "dense": "dense",
     "tiny": "Tiny",
@@ -214,9 +218,32 @@ def _methods(tables: dict[str, Any], algo: str, task: str, runs: bool) -> list[s
     return sorted(found, key=_order)
 
 
+def _dips_module() -> Any:
+    """experiments/topology_dips.py, beside this file."""
+    spec = importlib.util.spec_from_file_location(
+        "topology_dips", Path(__file__).with_name("topology_dips.py")
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def update_dips(lines: list[str], root: Path) -> list[str]:
+    """`lines` with each table marked `<!-- experiments/topology_dips.py SOURCE -->` rewritten."""
+    lines = list(lines)
+    for i in reversed([i for i, line in enumerate(lines) if DIPS_MARKER.search(line)]):
+        source = DIPS_MARKER.search(lines[i]).group(1)  # type: ignore[union-attr]
+        end = i + 1
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        rows = _dips_module().table_rows(root / source)
+        lines[i + 3 : end] = [_line([r[0], display(r[1]), *r[2:]], False) for r in rows]
+    return lines
+
+
 def update(text: str, root: Path, out: Path) -> str:
     """`text` with every marked table's body regenerated from the report of its source."""
-    lines = text.splitlines()
+    lines = update_dips(text.splitlines(), root)
     marks = [(i, m) for i, line in enumerate(lines) if (m := MARKER.search(line))]
     kinds = Counter((*m.groups()[:3], bool(m.group(4))) for _, m in marks)
     reports: dict[str, dict[str, Any]] = {}
