@@ -5,13 +5,13 @@ results/td3-1m and results/td3-followup is a job of its sweep with that job's op
 experiments/collect_results.py copies completed runs only, whole, and never replaces one;
 experiments/campaign.py plans a pinned worktree, its environment and the sweep's output."""
 
-import importlib.util
 import json
 import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from experiment_scripts import load
 
 from rlx2.config import TrainConfig
 from rlx2.experiments.sweep import plan_jobs
@@ -144,15 +144,8 @@ def test_results_doc_counts_the_committed_phase3_runs(campaign):
 
 
 # ----- experiments/collect_results.py ---------------------------------------------------------
-def _experiment_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _collect_module():
-    return _experiment_module("collect_results")
+    return load("collect_results")
 
 
 def _run(root: Path, name: str, status: str, files=("config.json", "evaluations.csv")) -> Path:
@@ -232,7 +225,7 @@ def _committed(root: Path, *names: str) -> Path:
 
 
 def test_campaign_plans_what_is_missing_then_the_sweep(tmp_path):
-    campaign = _experiment_module("campaign")
+    campaign = load("campaign")
     results, work = _committed(tmp_path / "td3-1m", "a", "b"), tmp_path / "work"
     sweep = EXPERIMENTS / "td3_1m_phase3.yaml"
     head = campaign._git("rev-parse", "HEAD")
@@ -255,7 +248,7 @@ def test_campaign_plans_what_is_missing_then_the_sweep(tmp_path):
 
 
 def test_campaign_dry_run_changes_nothing_and_bad_input_exits_2(tmp_path, capsys):
-    campaign = _experiment_module("campaign")
+    campaign = load("campaign")
     results, work = _committed(tmp_path / "td3-1m", "a"), tmp_path / "work"
     sweep = str(EXPERIMENTS / "td3_1m_phase3.yaml")
     common = ["--commit", "HEAD", "--workdir", str(work)]

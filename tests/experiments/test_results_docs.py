@@ -7,27 +7,18 @@ return per tenth of the budget, best evaluation, steps/s), so a hand-copied numb
 drift from the data. A table need not list every method, but a listed method's row counts
 all of its committed seeds: committing a run means updating the table."""
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from experiment_scripts import load
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DOC = ROOT / "docs" / "results.md"
 
 
-def _docs_module():
-    """experiments/update_results_doc.py: the report's tables and the docs' names for them."""
-    path = ROOT / "experiments" / "update_results_doc.py"
-    spec = importlib.util.spec_from_file_location("update_results_doc", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-docs = _docs_module()
+docs = load("update_results_doc")
 MARKER, _display, _method_of, _normal = docs.MARKER, docs.display, docs.method_of, docs.normal
 _rows = docs.body_rows
 

@@ -3,12 +3,12 @@ of the training loop's counters with the sparse engine's own schedule, and the r
 brute-force count on synthetic returns with dips placed at those steps."""
 
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from experiment_scripts import load
 
 from rlx2.sparse.schedule import DropSchedule
 
@@ -16,15 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "results" / "td3-1m" / "td3_Walker2d-v5_rlx2_s0"
 
 
-def _module():
-    path = ROOT / "experiments" / "topology_dips.py"
-    spec = importlib.util.spec_from_file_location("topology_dips", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-dips = _module()
+dips = load("topology_dips")
 
 
 def _config(total, starts, delay, interval, end_fraction=1.0, evolves=True):
