@@ -231,12 +231,14 @@ def _dips_module() -> Any:
 def update_dips(lines: list[str], root: Path) -> list[str]:
     """`lines` with each table marked `<!-- experiments/topology_dips.py SOURCE -->` rewritten."""
     lines = list(lines)
-    for i in reversed([i for i, line in enumerate(lines) if DIPS_MARKER.search(line)]):
+    marks = [i for i, line in enumerate(lines) if DIPS_MARKER.search(line)]
+    dips = _dips_module() if marks else None  # executed once, and only when a table needs it
+    for i in reversed(marks):
         source = DIPS_MARKER.search(lines[i]).group(1)  # type: ignore[union-attr]
         end = i + 1
         while end < len(lines) and lines[end].startswith("|"):
             end += 1
-        rows = _dips_module().table_rows(root / source)
+        rows = dips.table_rows(root / source)
         lines[i + 3 : end] = [_line([r[0], display(r[1]), *r[2:]], False) for r in rows]
     return lines
 
