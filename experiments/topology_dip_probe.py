@@ -194,6 +194,7 @@ def main(argv: list[str]) -> int:
         return _error(f"--updates needs an integer, not {options.get('--updates')!r}")
     if out.exists():
         return _error(f"--out {out}: exists; results are never overwritten")
+    revision = source_revision()  # before the run: the checkout may move while it trains
     try:
         if not (run_dir / "config.json").is_file():
             raise ConfigError(f"{run_dir}: no config.json")
@@ -203,7 +204,7 @@ def main(argv: list[str]) -> int:
     output = {
         "run": run_dir.name,
         "source": str(run_dir),
-        "probe": {"machine": machine_facts(), "revision": source_revision()},
+        "probe": {"machine": machine_facts(), "revision": revision},
         "records": records,
     }
     atomic_write_json(out, output)
