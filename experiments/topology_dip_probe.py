@@ -12,7 +12,8 @@ actor layer, what was dropped: the number of weights that left the network (a dr
 that is grown again at once keeps its value and is not counted), their share of the layer's
 summed |w|, and how many of them had been grown at the previous update. It prints one JSON line
 per update and writes them all to FILE.json. `table` prints the markdown table of
-docs/results.md from such files (one column pair per run).
+docs/results.md from such files (one column pair per run); experiments/update_results_doc.py
+writes it there.
 """
 
 from __future__ import annotations
@@ -195,9 +196,7 @@ def main(argv: list[str]) -> int:
     if out.exists():
         return _error(f"--out {out}: exists; results are never overwritten")
     revision = source_revision()  # before the run: the checkout may move while it trains
-    try:
-        if not (run_dir / "config.json").is_file():
-            raise ConfigError(f"{run_dir}: no config.json")
+    try:  # load_train_config names a missing or unreadable config.json
         records = probe(run_dir, int(options["--updates"]))
     except ConfigError as exc:
         return _error(str(exc))

@@ -9,8 +9,9 @@ evaluation, wall time, steps/s). SOURCE is a results directory relative to the r
 Every table gets all of the report's groups (runs) of its task, in a fixed method order, unless
 a SOURCE, ALGO and TASK mark several tables of one kind: each of those keeps the methods it
 lists. A row whose method is bold stays bold. A table marked
-`<!-- experiments/topology_dips.py SOURCE -->` gets that script's rows for SOURCE. Nothing
-outside the table bodies changes.
+`<!-- experiments/topology_dips.py SOURCE -->` gets that script's rows for SOURCE, and one
+marked `<!-- experiments/topology_dip_probe.py table FILE... -->` that script's table of those
+committed files. Nothing outside the tables changes.
 tests/experiments/test_results_docs.py checks each table cell by cell against the report.
 --check writes nothing and exits 1 when a table is out of date. Needs rlx2 (run it with the
 project's environment).
@@ -36,6 +37,7 @@ from rlx2.experiments.report.render import progress_csv, runs_csv
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"<!-- rlx2 report (\S+): (\S+) (\S+)( runs)? -->")
 DIPS_MARKER = re.compile(r"<!-- experiments/topology_dips.py (\S+) -->")
+PROBE_MARKER = re.compile(r"<!-- experiments/topology_dip_probe.py table (.+) -->")
 METHOD_NAMES = {
     "dense": "dense",
     "tiny": "Tiny",
@@ -218,34 +220,52 @@ def _methods(tables: dict[str, Any], algo: str, task: str, runs: bool) -> list[s
     return sorted(found, key=_order)
 
 
-def _dips_module() -> Any:
-    """experiments/topology_dips.py, beside this file."""
-    spec = importlib.util.spec_from_file_location(
-        "topology_dips", Path(__file__).with_name("topology_dips.py")
-    )
+def _script(name: str) -> Any:
+    """experiments/NAME.py, beside this file, as a module."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
+
+
+def _table_end(lines: list[str], mark: int) -> int:
+    """The index after the last line of the table right below line `mark`."""
+    end = mark + 1
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return end
 
 
 def update_dips(lines: list[str], root: Path) -> list[str]:
     """`lines` with each table marked `<!-- experiments/topology_dips.py SOURCE -->` rewritten."""
     lines = list(lines)
     marks = [i for i, line in enumerate(lines) if DIPS_MARKER.search(line)]
-    dips = _dips_module() if marks else None  # executed once, and only when a table needs it
+    dips = _script("topology_dips") if marks else None  # executed once, only when needed
     for i in reversed(marks):
         source = DIPS_MARKER.search(lines[i]).group(1)  # type: ignore[union-attr]
-        end = i + 1
-        while end < len(lines) and lines[end].startswith("|"):
-            end += 1
         rows = dips.table_rows(root / source)
-        lines[i + 3 : end] = [_line([r[0], display(r[1]), *r[2:]], False) for r in rows]
+        lines[i + 3 : _table_end(lines, i)] = [
+            _line([r[0], display(r[1]), *r[2:]], False) for r in rows
+        ]
+    return lines
+
+
+def update_probe_tables(lines: list[str], root: Path) -> list[str]:
+    """`lines` with each table marked `<!-- experiments/topology_dip_probe.py table FILE... -->`
+    rewritten, header included (its columns name the runs), from those committed files."""
+    lines = list(lines)
+    marks = [i for i, line in enumerate(lines) if PROBE_MARKER.search(line)]
+    probe = _script("topology_dip_probe") if marks else None
+    for i in reversed(marks):
+        names = PROBE_MARKER.search(lines[i]).group(1).split()  # type: ignore[union-attr]
+        outputs = [json.loads((root / name).read_text()) for name in names]
+        lines[i + 1 : _table_end(lines, i)] = probe.table(outputs)
     return lines
 
 
 def update(text: str, root: Path, out: Path) -> str:
     """`text` with every marked table's body regenerated from the report of its source."""
-    lines = update_dips(text.splitlines(), root)
+    lines = update_probe_tables(update_dips(text.splitlines(), root), root)
     marks = [(i, m) for i, line in enumerate(lines) if (m := MARKER.search(line))]
     kinds = Counter((*m.groups()[:3], bool(m.group(4))) for _, m in marks)
     reports: dict[str, dict[str, Any]] = {}

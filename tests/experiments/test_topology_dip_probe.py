@@ -72,7 +72,7 @@ def test_the_replay_is_the_run(set_run, capsys):
 @pytest.mark.parametrize(
     "make, argv, message",
     [
-        (None, ["--updates", "2"], "no config.json"),
+        (None, ["--updates", "2"], "unreadable config.json (missing)"),
         ("set", ["--updates", "0"], "--updates 0: must be at least 1"),
         ("set", ["--updates", "x"], "--updates needs an integer, not 'x'"),
         ("dense", ["--updates", "1"], "method dense evolves no topology"),
@@ -164,3 +164,12 @@ def test_table_refuses_runs_whose_updates_differ(tmp_path):
         lines[2]
         == "| 10 | 0.500 | 1 → 1 (1.00) | 10.0 % / 10.0 % | 1 → 1 (1.00) | 10.0 % / 10.0 % |"
     )
+
+
+def test_update_results_doc_rewrites_a_stale_probe_table():
+    docs = load("update_results_doc")
+    names = "results/topology-dip-probe/td3_HalfCheetah-v5_set_s1.json"
+    stale = ["prose", "", f"{MARK}{names} -->", "| old |", "|---|", "| 1 |", "", "more prose"]
+    lines = docs.update_probe_tables(stale, ROOT)
+    expected = probe.table([json.loads((ROOT / names).read_text())])
+    assert lines == [*stale[:3], *expected, "", "more prose"]
