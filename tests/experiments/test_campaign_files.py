@@ -27,6 +27,7 @@ CAMPAIGN_FILES = (
     "td3_1m_session.yaml",
     "td3_1m_phase3.yaml",
     "td3_followup.yaml",
+    "td3_followup_halfcheetah.yaml",
 )
 OTHER_SWEEP_FILES = sorted(p for p in EXPERIMENTS.glob("*.yaml") if p.name not in CAMPAIGN_FILES)
 
@@ -105,9 +106,29 @@ def test_followup_changes_one_setting_of_the_campaign_runs(campaign):
         assert config == expected
 
 
+def test_halfcheetah_followup_changes_only_rlx2s_buffer_cap(campaign):
+    """Each HalfCheetah follow-up run is the campaign's RLx2 run of its seed with the dynamic
+    buffer's cap at the paper's 1 M instead of 1 M × the budget scale."""
+    campaign_runs = {
+        c.run.seed: c
+        for c in campaign["td3_1m_full.yaml"].values()
+        if c.env == "HalfCheetah-v5" and c.sparse.method == "rlx2"
+    }
+    followup = list(campaign["td3_followup_halfcheetah.yaml"].values())
+    assert sorted(c.run.seed for c in followup) == [0, 1, 2]
+    for config in followup:
+        base = campaign_runs[config.run.seed]
+        assert base.value.buffer_max is None  # 1 M × min(1, 1 M / 3 M)
+        assert config == replace(base, value=replace(base.value, buffer_max=1_000_000))
+
+
 @pytest.mark.parametrize(
     "results, sweep_file",
-    [("td3-1m", "td3_1m_full.yaml"), ("td3-followup", "td3_followup.yaml")],
+    [
+        ("td3-1m", "td3_1m_full.yaml"),
+        ("td3-followup", "td3_followup.yaml"),
+        ("td3-followup-hc", "td3_followup_halfcheetah.yaml"),
+    ],
 )
 def test_committed_runs_are_jobs_of_their_sweep_with_its_options(campaign, results, sweep_file):
     committed_dir = RESULTS / results
