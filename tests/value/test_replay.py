@@ -392,3 +392,33 @@ def test_import_does_not_load_numba_until_a_batch_is_gathered():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True"]
+
+
+def test_capacity_is_invisible_until_the_buffer_is_full():
+    """Two buffers that differ only in capacity store, shrink and sample alike until the
+    smaller one is full: a run with a larger dynamic-buffer cap repeats the run with the
+    smaller cap exactly up to that point (the HalfCheetah follow-up pairs runs on this)."""
+    small = ReplayBuffer(obs_dim=1, act_dim=1, capacity=12, seed=7)
+    large = ReplayBuffer(obs_dim=1, act_dim=1, capacity=40, seed=7)
+    compared = 0
+    for i in range(40):
+        add_index(small, i)
+        add_index(large, i)
+        if i % 7 == 6:  # shrink the oldest, as the capacity check does
+            small.drop_oldest(2)
+            large.drop_oldest(2)
+        if len(small) == small.capacity:
+            break
+        if len(small) >= 3:
+            a, b = vars(small.sample(16, n=3)), vars(large.sample(16, n=3))
+            pairs = zip(a.values(), b.values(), strict=True)
+            assert all(torch.equal(x, y) for x, y in pairs)
+            assert torch.equal(
+                torch.from_numpy(small.oldest(1)[0]), torch.from_numpy(large.oldest(1)[0])
+            )
+            compared += 1
+    assert compared > 10 and len(small) == len(large) == 12
+    add_index(small, i + 1)  # full: the small one overwrites its oldest, the large one keeps it
+    add_index(large, i + 1)
+    assert (len(small), len(large)) == (12, 13)
+    assert small.oldest(1)[0].item() == large.oldest(1)[0].item() + 1
