@@ -1,7 +1,8 @@
 """The committed campaign files of issue 9: every sweep file under experiments/ plans; the
 session and phase files are exact subsets of the campaign they serve (same job names, same
-options), so that runs started from either land in one output; every committed run of
-results/td3-1m and results/td3-followup is a job of its sweep with that job's options; and
+options), so that runs started from either land in one output; each follow-up changes one
+setting of the campaign runs it pairs with; every committed run of results/td3-1m,
+results/td3-followup and results/td3-followup-hc is a job of its sweep with that job's options;
 experiments/collect_results.py copies completed runs only, whole, and never replaces one;
 experiments/campaign.py plans a pinned worktree, its environment and the sweep's output."""
 
