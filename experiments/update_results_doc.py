@@ -273,9 +273,7 @@ def update(text: str, root: Path, out: Path) -> str:
         source, algo, task, runs = *match.groups()[:3], bool(match.group(4))
         if source not in reports:
             reports[source] = report_tables((str(root / source),), out / f"report{len(reports)}")
-        end = i + 1
-        while end < len(lines) and lines[end].startswith("|"):
-            end += 1
+        end = _table_end(lines, i)
         old = lines[i + 3 : end]  # below the marker, the header and the rule
         names = [cells(line)[0] for line in old]
         bold = {n for n, line in zip(names, old, strict=True) if line.startswith("| **")}
