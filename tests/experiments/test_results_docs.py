@@ -7,6 +7,7 @@ return per tenth of the budget, best evaluation, steps/s), so a hand-copied numb
 drift from the data. A table need not list every method, but a listed method's row counts
 all of its committed seeds: committing a run means updating the table."""
 
+import csv
 import re
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,32 @@ def test_update_check_reports_a_stale_doc_and_writes_nothing(tmp_path, capsys):
     assert docs.main([str(tmp_path / "missing.md")]) == 2
     assert docs.main(["--bogus"]) == 2
     assert "missing.md is not a file" in capsys.readouterr().err
+
+
+WINDOWS_HEADER = (
+    "| method | 100–200 k | 200–300 k | 300–400 k | 400–500 k | 900 k–1 M | gain after 400 k |"
+)
+
+
+def test_halfcheetah_window_table_is_the_committed_seeds_0_to_2():
+    """The follow-up's hand-written table: each method's mean return per 100 k-step window,
+    averaged over seeds 0-2 of its committed HalfCheetah runs, and the gain from 300-400 k to
+    the last window, recomputed here from evaluations.csv."""
+    lines = RESULTS_DOC.read_text().splitlines()
+    rows = _rows(lines[lines.index(WINDOWS_HEADER) :])
+    assert [row[0] for row in rows] == ["dense", "SET", "RigL", "RLx2", "SS"]
+    for label, *documented in rows:
+        means = []
+        for seed in range(3):
+            run = ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_{label.lower()}_s{seed}"
+            with (run / "evaluations.csv").open() as f:
+                evaluations = [(int(r["step"]), float(r["return_mean"])) for r in csv.DictReader(f)]
+            window = [
+                [ret for step, ret in evaluations if k * 100_000 < step <= (k + 1) * 100_000]
+                for k in range(10)
+            ]
+            means.append([sum(w) / len(w) for w in window])
+        mean = [sum(m[k] for m in means) / 3 for k in range(10)]
+        expected = [mean[1], mean[2], mean[3], mean[4], mean[9]]
+        assert documented[:5] == [f"{v:.0f}" for v in expected], label
+        assert documented[5] == f"+{round(mean[9]) - round(mean[3])}", label
