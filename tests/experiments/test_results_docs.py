@@ -8,6 +8,7 @@ drift from the data. A table need not list every method, but a listed method's r
 all of its committed seeds: committing a run means updating the table."""
 
 import csv
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,27 @@ def test_update_check_reports_a_stale_doc_and_writes_nothing(tmp_path, capsys):
     assert "missing.md is not a file" in capsys.readouterr().err
 
 
+def _evaluations(run: Path) -> list[tuple[int, float]]:
+    with (run / "evaluations.csv").open() as f:
+        return [(int(r["step"]), float(r["return_mean"])) for r in csv.DictReader(f)]
+
+
+def _window_means(evaluations: list[tuple[int, float]]) -> list[float]:
+    """Mean return of each 100 k-step window (5 000-step evaluations: 20 per window)."""
+    windows = [
+        [r for s, r in evaluations if k * 100_000 < s <= (k + 1) * 100_000] for k in range(10)
+    ]
+    return [sum(w) / len(w) for w in windows]
+
+
+def _signed(value: int) -> str:
+    return f"−{-value}" if value < 0 else f"+{value}"
+
+
+def _load_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
 WINDOWS_HEADER = (
     "| method | 100–200 k | 200–300 k | 300–400 k | 400–500 k | 900 k–1 M | gain after 400 k |"
 )
@@ -225,17 +247,54 @@ def test_halfcheetah_window_table_is_the_committed_seeds_0_to_2():
     rows = _rows(lines[lines.index(WINDOWS_HEADER) :])
     assert [row[0] for row in rows] == ["dense", "SET", "RigL", "RLx2", "SS"]
     for label, *documented in rows:
-        means = []
-        for seed in range(3):
-            run = ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_{label.lower()}_s{seed}"
-            with (run / "evaluations.csv").open() as f:
-                evaluations = [(int(r["step"]), float(r["return_mean"])) for r in csv.DictReader(f)]
-            window = [
-                [ret for step, ret in evaluations if k * 100_000 < step <= (k + 1) * 100_000]
-                for k in range(10)
-            ]
-            means.append([sum(w) / len(w) for w in window])
+        means = [
+            _window_means(
+                _evaluations(
+                    ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_{label.lower()}_s{seed}"
+                )
+            )
+            for seed in range(3)
+        ]
         mean = [sum(m[k] for m in means) / 3 for k in range(10)]
         expected = [mean[1], mean[2], mean[3], mean[4], mean[9]]
         assert documented[:5] == [f"{v:.0f}" for v in expected], label
         assert documented[5] == f"+{round(mean[9]) - round(mean[3])}", label
+
+
+FOLLOWUP_HC = ROOT / "results" / "td3-followup-hc"
+
+
+def test_halfcheetah_followup_pairing_figures_are_the_committed_runs():
+    """The follow-up's prose figures, recomputed: for each committed seed whose campaign run
+    ran on the same CPU model, the step up to which the two runs' evaluations are identical
+    and the range of their differences per 100 k-step window after it; for every committed
+    seed, the lifted buffer's final size (summary.json)."""
+    lines = RESULTS_DOC.read_text().splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("### Follow-up on HalfCheetah")
+    )
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("### "))
+    section = " ".join(" ".join(lines[start:end]).split())
+    runs = sorted(FOLLOWUP_HC.glob("td3_HalfCheetah-v5_rlx2_buffer-max-1000000_s*"))
+    assert runs
+    paired = 0
+    for run in runs:
+        seed = run.name.rsplit("_s", 1)[1]
+        capped = ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_rlx2_s{seed}"
+        size = _load_json(run / "summary.json")["value_learning"]["buffer_size"]
+        assert f"{size:,}".replace(",", " ") in section, (seed, size)
+        cpu = {_load_json(r / "config.json")["machine"]["cpu"] for r in (run, capped)}
+        if len(cpu) > 1:
+            continue  # different floating-point paths: the runs part from the first update
+        paired += 1
+        lifted, kept = _evaluations(run), _evaluations(capped)
+        same = next(i for i, (a, b) in enumerate(zip(lifted, kept, strict=True)) if a != b)
+        assert same > 0, seed
+        assert f"up to {lifted[same - 1][0] // 1000} k steps" in section, seed
+        after = (same - 1) // 20  # first window in which the two runs can differ
+        diffs = [
+            round(b) - round(a)
+            for a, b in zip(_window_means(kept)[after:], _window_means(lifted)[after:], strict=True)
+        ]
+        assert f"by {_signed(min(diffs))} to {_signed(max(diffs))}" in section, (seed, diffs)
+    assert paired, "no committed follow-up seed is paired with its campaign run"
