@@ -107,20 +107,27 @@ def test_followup_changes_one_setting_of_the_campaign_runs(campaign):
         assert config == expected
 
 
-def test_halfcheetah_followup_changes_only_rlx2s_buffer_cap(campaign):
-    """Each HalfCheetah follow-up run is the campaign's RLx2 run of its seed with the dynamic
-    buffer's cap at the paper's 1 M instead of 1 M × the budget scale."""
+def test_halfcheetah_followup_changes_one_setting_of_rlx2(campaign):
+    """Each HalfCheetah follow-up run is the campaign's RLx2 run of its seed with one setting
+    changed: the dynamic buffer's cap at the paper's 1 M instead of 1 M × the budget scale, or
+    1-step targets instead of 3-step ones."""
     campaign_runs = {
         c.run.seed: c
         for c in campaign["td3_1m_full.yaml"].values()
         if c.env == "HalfCheetah-v5" and c.sparse.method == "rlx2"
     }
     followup = list(campaign["td3_followup_halfcheetah.yaml"].values())
-    assert sorted(c.run.seed for c in followup) == [0, 1, 2]
+    lifted = [c for c in followup if c.value.buffer_max is not None]
+    one_step = [c for c in followup if c.value.nstep is not None]
+    assert sorted(c.run.seed for c in lifted) == [0, 1, 2]
+    assert sorted(c.run.seed for c in one_step) == [0, 1, 2]
+    assert len(followup) == len(lifted) + len(one_step)
     for config in followup:
         base = campaign_runs[config.run.seed]
         assert base.value.buffer_max is None  # 1 M × min(1, 1 M / 3 M)
-        assert config == replace(base, value=replace(base.value, buffer_max=1_000_000))
+        assert base.value.nstep is None  # the preset's 3
+        changed = {"buffer_max": 1_000_000} if config in lifted else {"nstep": 1}
+        assert config == replace(base, value=replace(base.value, **changed))
 
 
 @pytest.mark.parametrize(
