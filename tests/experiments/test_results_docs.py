@@ -265,36 +265,39 @@ FOLLOWUP_HC = ROOT / "results" / "td3-followup-hc"
 
 
 def test_halfcheetah_followup_pairing_figures_are_the_committed_runs():
-    """The follow-up's prose figures, recomputed: for each committed seed whose campaign run
-    ran on the same CPU model, the step up to which the two runs' evaluations are identical
-    and the range of their differences per 100 k-step window after it; for every committed
-    seed, the lifted buffer's final size (summary.json)."""
+    """The follow-up's prose figures, recomputed: for each committed run (1 M cap or 1-step
+    targets) whose campaign RLx2 run of the same seed ran on the same CPU model, the step up to
+    which the two runs' evaluations are identical and the range of their differences per
+    100 k-step window after it; for every committed run, its buffer's final size
+    (summary.json)."""
     lines = RESULTS_DOC.read_text().splitlines()
     start = next(
         i for i, line in enumerate(lines) if line.startswith("### Follow-up on HalfCheetah")
     )
     end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("### "))
     section = " ".join(" ".join(lines[start:end]).split())
-    runs = sorted(FOLLOWUP_HC.glob("td3_HalfCheetah-v5_rlx2_buffer-max-1000000_s*"))
+    runs = sorted(FOLLOWUP_HC.glob("td3_HalfCheetah-v5_rlx2_*_s*"))
     assert runs
     paired = 0
     for run in runs:
         seed = run.name.rsplit("_s", 1)[1]
-        capped = ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_rlx2_s{seed}"
+        base = ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_rlx2_s{seed}"
         size = _load_json(run / "summary.json")["value_learning"]["buffer_size"]
         assert f"{size:,}".replace(",", " ") in section, (seed, size)
-        cpu = {_load_json(r / "config.json")["machine"]["cpu"] for r in (run, capped)}
+        cpu = {_load_json(r / "config.json")["machine"]["cpu"] for r in (run, base)}
         if len(cpu) > 1:
             continue  # different floating-point paths: the runs part from the first update
         paired += 1
-        lifted, kept = _evaluations(run), _evaluations(capped)
-        same = next(i for i, (a, b) in enumerate(zip(lifted, kept, strict=True)) if a != b)
+        changed, original = _evaluations(run), _evaluations(base)
+        same = next(i for i, (a, b) in enumerate(zip(changed, original, strict=True)) if a != b)
         assert same > 0, seed
-        assert f"up to {lifted[same - 1][0] // 1000} k steps" in section, seed
+        assert f"up to {changed[same - 1][0] // 1000} k steps" in section, seed
         after = (same - 1) // 20  # first window in which the two runs can differ
         diffs = [
             round(b) - round(a)
-            for a, b in zip(_window_means(kept)[after:], _window_means(lifted)[after:], strict=True)
+            for a, b in zip(
+                _window_means(original)[after:], _window_means(changed)[after:], strict=True
+            )
         ]
         assert f"by {_signed(min(diffs))} to {_signed(max(diffs))}" in section, (seed, diffs)
     assert paired, "no committed follow-up seed is paired with its campaign run"
