@@ -22,6 +22,7 @@ RESULTS_DOC = ROOT / "docs" / "results.md"
 
 docs = load("update_results_doc")
 MARKER, _display, _method_of, _normal = docs.MARKER, docs.display, docs.method_of, docs.normal
+_grouped = docs.grouped
 _rows = docs.body_rows
 
 
@@ -283,7 +284,7 @@ def test_halfcheetah_followup_pairing_figures_are_the_committed_runs():
         seed = run.name.rsplit("_s", 1)[1]
         base = ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_rlx2_s{seed}"
         size = _load_json(run / "summary.json")["value_learning"]["buffer_size"]
-        assert f"{size:,}".replace(",", " ") in section, (seed, size)
+        assert _grouped(str(size)) in section, (seed, size)
         cpu = {_load_json(r / "config.json")["machine"]["cpu"] for r in (run, base)}
         if len(cpu) > 1:
             continue  # different floating-point paths: the runs part from the first update
