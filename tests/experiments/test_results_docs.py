@@ -281,12 +281,12 @@ def test_halfcheetah_followup_pairing_figures_are_the_committed_runs():
     runs = sorted(FOLLOWUP_HC.glob("td3_HalfCheetah-v5_rlx2_*_s*"))
     assert runs
     paired = 0
-    for i, run in enumerate(runs):
+    for k, run in enumerate(runs):
         seed = run.name.rsplit("_s", 1)[1]
         size = _load_json(run / "summary.json")["value_learning"]["buffer_size"]
         assert _grouped(str(size)) in section, (seed, size)
         candidates = [ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_rlx2_s{seed}"]
-        candidates += [r for r in runs[:i] if r.name.rsplit("_s", 1)[1] == seed]
+        candidates += [r for r in runs[:k] if r.name.rsplit("_s", 1)[1] == seed]
         cpu = _load_json(run / "config.json")["machine"]["cpu"]
         # different CPUs take different floating-point paths: such runs part from the first update
         base = next(
