@@ -235,6 +235,11 @@ def _load_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def _cpu(run: Path) -> str:
+    """The CPU model a committed run recorded (config.json)."""
+    return str(_load_json(run / "config.json")["machine"]["cpu"])
+
+
 WINDOWS_HEADER = (
     "| method | 100–200 k | 200–300 k | 300–400 k | 400–500 k | 900 k–1 M | gain after 400 k |"
 )
@@ -281,17 +286,15 @@ def test_halfcheetah_followup_pairing_figures_are_the_committed_runs():
     runs = sorted(FOLLOWUP_HC.glob("td3_HalfCheetah-v5_rlx2_*_s*"))
     assert runs
     paired = 0
+    seeds = {run: run.name.rsplit("_s", 1)[1] for run in runs}
     for k, run in enumerate(runs):
-        seed = run.name.rsplit("_s", 1)[1]
+        seed = seeds[run]
         size = _load_json(run / "summary.json")["value_learning"]["buffer_size"]
         assert _grouped(str(size)) in section, (seed, size)
         candidates = [ROOT / "results" / "td3-1m" / f"td3_HalfCheetah-v5_rlx2_s{seed}"]
-        candidates += [r for r in runs[:k] if r.name.rsplit("_s", 1)[1] == seed]
-        cpu = _load_json(run / "config.json")["machine"]["cpu"]
+        candidates += [r for r in runs[:k] if seeds[r] == seed]
         # different CPUs take different floating-point paths: such runs part from the first update
-        base = next(
-            (r for r in candidates if _load_json(r / "config.json")["machine"]["cpu"] == cpu), None
-        )
+        base = next((r for r in candidates if _cpu(r) == _cpu(run)), None)
         if base is None:
             continue
         paired += 1
