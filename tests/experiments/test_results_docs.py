@@ -129,20 +129,23 @@ def _intervals_not_in_report(text: str, report_markdown: str) -> tuple[list[str]
 
 
 @pytest.mark.parametrize(
-    "path, start, end",
+    "path, start, end, runs",
     [
-        ("README.md", "**Results so far**", "\n## "),
-        ("docs/results.md", "### What phases 1 and 2 say", "\n### "),
+        ("README.md", "**Results so far**", "[`docs/results.md`]", PHASES_1_2),
+        ("README.md", "[`docs/results.md`]", "\n## ", "results/td3-1m"),
+        ("docs/results.md", "### What phases 1 and 2 say", "\n### ", PHASES_1_2),
     ],
+    ids=["readme-phases-1-2", "readme-phase-3", "results-phases-1-2"],
 )
-def test_summary_intervals_are_the_reports(reports, path, start, end):
+def test_summary_intervals_are_the_reports(reports, path, start, end, runs):
     """Every confidence interval of the README's results and of the phase-1-2 summary is one
-    that the report of those runs states (% of dense, P(improvement), the IQM of runs over
-    tasks)."""
+    that the report of the runs they are about states (% of dense, P(improvement), the IQM of
+    runs over tasks): the phase-1-2 statements against those two tasks' runs, the README's
+    phase-3 paragraph against every committed run."""
     text = (ROOT / path).read_text()
     begin = text.index(start)
     section = text[begin : text.index(end, begin + len(start))]
-    stated, missing = _intervals_not_in_report(section, reports[PHASES_1_2]["markdown"])
+    stated, missing = _intervals_not_in_report(section, reports[runs]["markdown"])
     assert stated, f"{path}: the section states no interval"
     assert not missing, f"{path}: intervals not in the report: {missing}"
 
