@@ -51,6 +51,10 @@ PHASES_1_2 = ("results/td3-1m/td3_Walker2d-v5_*", "results/td3-1m/td3_Hopper-v5_
 (phase 3's runs on those tasks change none of them; its HalfCheetah runs would change every
 figure over tasks)."""
 
+CORE = tuple(f"results/td3-1m/td3_*_{method}_s*" for method in ("dense", "ss", "rigl", "rlx2"))
+"""The runs the three-task statements are about: dense, SS, RigL and RLx2 on every task (the
+`_s*` leaves out the ablations, whose names carry their option before the seed)."""
+
 
 def _build(sources: tuple[str, ...], out: Path) -> dict[str, Any]:
     """The report of `sources` (paths or globs under the repository) as tables."""
@@ -59,8 +63,8 @@ def _build(sources: tuple[str, ...], out: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
-    """results dir (or the PHASES_1_2 globs) -> its report as tables, built once each."""
-    sources = {t[0]: (t[0],) for t in TABLES + RUN_TABLES} | {PHASES_1_2: PHASES_1_2}
+    """results dir (or the PHASES_1_2 or CORE globs) -> its report as tables, built once each."""
+    sources = {t[0]: (t[0],) for t in TABLES + RUN_TABLES} | {g: g for g in (PHASES_1_2, CORE)}
     return {key: _build(globs, tmp_path_factory.mktemp("report")) for key, globs in sources.items()}
 
 
@@ -131,17 +135,19 @@ def _intervals_not_in_report(text: str, report_markdown: str) -> tuple[list[str]
 @pytest.mark.parametrize(
     "path, start, end, runs",
     [
-        ("README.md", "**Results so far**", "[`docs/results.md`]", PHASES_1_2),
+        ("README.md", "**Results**", "[`docs/results.md`]", CORE),
         ("README.md", "[`docs/results.md`]", "\n## ", "results/td3-1m"),
+        ("docs/results.md", "### What the three tasks say", "\n### ", CORE),
         ("docs/results.md", "### What phases 1 and 2 say", "\n### ", PHASES_1_2),
     ],
-    ids=["readme-phases-1-2", "readme-phase-3", "results-phases-1-2"],
+    ids=["readme-three-tasks", "readme-phase-3", "results-three-tasks", "results-phases-1-2"],
 )
 def test_summary_intervals_are_the_reports(reports, path, start, end, runs):
-    """Every confidence interval of the README's results and of the phase-1-2 summary is one
-    that the report of the runs they are about states (% of dense, P(improvement), the IQM of
-    runs over tasks): the phase-1-2 statements against those two tasks' runs, the README's
-    phase-3 paragraph against every committed run."""
+    """Every confidence interval of the README's results and of the three-task and phase-1-2
+    summaries is one that the report of the runs they are about states (% of dense,
+    P(improvement), the IQM of runs over tasks): the three-task statements against the four
+    methods' runs, the phase-1-2 ones against those two tasks' runs, the README's phase-3
+    paragraph against every committed run."""
     text = (ROOT / path).read_text()
     begin = text.index(start)
     section = text[begin : text.index(end, begin + len(start))]
