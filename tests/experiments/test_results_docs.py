@@ -156,6 +156,16 @@ def test_summary_intervals_are_the_reports(reports, path, start, end, runs):
     assert not missing, f"{path}: intervals not in the report: {missing}"
 
 
+def test_three_task_section_counts_the_runs_it_is_about():
+    """The three-task section's "(complete: N runs)" is what the CORE globs match: five seeds of
+    each of the four methods on each of the three tasks."""
+    runs = [p for g in CORE for p in ROOT.glob(g)]
+    heading = re.search(
+        r"### What the three tasks say.*\(complete: (\d+) runs\)", RESULTS_DOC.read_text()
+    )
+    assert heading and int(heading.group(1)) == len(runs) == 3 * 4 * 5
+
+
 # ----- experiments/update_results_doc.py ------------------------------------------------------
 def test_results_doc_is_what_update_results_doc_writes(tmp_path):
     """The marked tables are the generator's output, formatting included (digit groups, wall
